@@ -142,7 +142,7 @@ def default_events(
     ev["run"][:] = run
     ev["event"][:] = np.arange(n)
     ev["trigger"][:] = 1
-    for name in ("beam_p", "beam_chi2"):
+    for name in ("beam_p", "beam_chi2", "beam_x", "beam_y"):
         ev[name][:] = np.nan
     if "n_tracks_in" in ev:
         ev["n_tracks_in"][:] = 1
