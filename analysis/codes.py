@@ -54,19 +54,21 @@ MODEL_NAMES = {
 class Process(enum.IntEnum):
     """`events.mc_process`: what the simulation generated for this event.
 
-    Electron setup (NA64e) backgrounds, PHYSICS.md §1:
+    Electron setup (NA64e, 100 GeV e⁻), PHYSICS.md §1. Rates per EOT, responses, sources
+    and the cut meant to remove each background: analysis/simulation/electron.py and
+    docs/simulation.md.
     """
 
-    SIGNAL = 0  # dark-sector production (model in runinfo.mc_model)
-    EM_SHOWER = 1  # ordinary beam electron, full-energy shower (random/calib trigger or leak)
-    LOW_ENERGY_TAIL = 2  # beam electron from the low-energy tail of the beam
-    HADRON_BEAM = 3  # hadron contamination of the beam (pi-, K-, p-bar)
-    ELECTRONUCLEAR_HCAL = 4  # electro/photo-nuclear in ECAL, hadrons seen in HCAL
-    ELECTRONUCLEAR_ESCAPE = 5  # electro/photo-nuclear in ECAL, leading neutral hadrons escape HCAL
-    UPSTREAM_HADRONS = 6  # interaction upstream of ECAL producing large-angle hadrons
-    DIMUON = 7  # e- N -> e- N mu+ mu- in the ECAL
-    DECAY_IN_FLIGHT = 8  # beam hadron decaying in flight (e.g. K -> e nu) upstream
-    PILEUP = 9  # two beam particles in one readout window
+    SIGNAL = 0  # dark-sector production (model in runinfo.mc_model, mass in mc_mass)
+    EM_SHOWER = 1  # ordinary beam electron, full-energy shower (calibration trigger, bit 1)
+    LOW_ENERGY_TAIL = 2  # beam electron of the low-energy tail (5-90 % lost upstream)
+    HADRON_BEAM = 3  # hadron contamination of the beam (pi-, K-, p-bar), no SR
+    ELECTRONUCLEAR_HCAL = 4  # electro/photo-nuclear in the ECAL, hadrons seen in the HCAL
+    ELECTRONUCLEAR_ESCAPE = 5  # electro/photo-nuclear in the ECAL, leading neutral escapes
+    UPSTREAM_HADRONS = 6  # interaction upstream of the ECAL, large-angle hadrons (VHCAL)
+    DIMUON = 7  # e- N -> e- N gamma, gamma -> mu+ mu- in the ECAL (two MIPs per HCAL module)
+    DECAY_IN_FLIGHT = 8  # beam K- -> e- nu pi0 between the magnets and the ECAL (no SR)
+    PILEUP = 9  # in-time beam hadron + out-of-time beam electron in the readout window
     # Muon setup (NA64mu) backgrounds
     MU_MOMENTUM_TAIL = 20  # mis-reconstructed outgoing momentum
     MU_KAON_DECAY = 21  # K/pi decays in flight upstream
