@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 
 import awkward as ak
+
 import numpy as np
 import pytest
 import uproot
 
+from analysis.physics.dimuon import (dimuon_pair_energy_cdf, dimuon_pair_energy_pdf,
+                                     dimuon_rate_per_eot)
 from analysis.codes import Model, Process
 from analysis.schema import RUNINFO, SPILLS, event_branches, validate_file
 from analysis.simulation import PROCESSES, process_spec, simulate
@@ -276,12 +279,13 @@ def test_vhcal_catches_upstream_hadrons():
 
 def _mean_mip_module_energy(module: int, kmin=10.0, kmax=100.0) -> float:
     """Expected mean HCAL module energy of dimuon events by numerical integration of the
-    documented spectra: dN/dk ∝ 1/k², dN/dz ∝ 1 - 4/3 z(1-z), muon loses 0.3 GeV in the
+    documented spectra: dN/dk the QED thick-target pair spectrum of analysis.physics.dimuon,
+    dN/dz ∝ 1 - 4/3 z(1-z), muon loses 0.3 GeV in the
     ECAL and 1.4 GeV per module; each traversal gives a Moyal MIP of MPV 2.0 GeV, width
     0.1/√c (mean factor 1 + 0.1·1.2704/√max(c,1)) for c traversals."""
     m_mu = 0.1056584
     ks = np.geomspace(kmin, kmax, 400)
-    wk = 1.0 / ks ** 2
+    wk = dimuon_pair_energy_pdf(100.0, ks, min_pair_energy=kmin)
     total, norm = 0.0, 0.0
     for k, w in zip(ks, wk):
         d = m_mu / k
@@ -333,11 +337,13 @@ def test_recorded_counts_are_poisson_consistent(pseudo):
     assert rates[Process.LOW_ENERGY_TAIL] == 1e-3
     exp_tail = 1e-3 * eot * _brems_sf(0.2)
     assert _poisson_ok(counts[Process.LOW_ENERGY_TAIL], exp_tail)
-    # dimuons: E0 - k + 2 MIP (2 × 0.46 GeV) < 80 → k > 20.9 GeV of a 1/k² spectrum on
-    # [10, 100] GeV
+    # dimuons: E0 - k + 2 MIP (2 × 0.46 GeV) < 80 → k > 20.9 GeV of the QED pair spectrum
+    # above 10 GeV, at the QED rate (analysis.physics.dimuon)
     kcut = 20.0 + 2 * 11.5e-3 * 40
-    acc = (1 / kcut - 1 / 100) / (1 / 10 - 1 / 100)
-    assert _poisson_ok(counts[Process.DIMUON], 4e-5 * eot * acc)
+    acc = 1.0 - dimuon_pair_energy_cdf(100.0, kcut, min_pair_energy=10.0)
+    qed = dimuon_rate_per_eot(100.0, 10.0)
+    assert rates[Process.DIMUON] == pytest.approx(qed, rel=1e-9)
+    assert _poisson_ok(counts[Process.DIMUON], qed * eot * acc)
     # generated numbers: Poisson(rate × EOT) for every process
     for s in PROCESSES.values():
         mean = s.rate * eot * (1e-4 if s.calib_only else 1.0)
@@ -387,7 +393,7 @@ def test_biased_weights_sum_to_rate_times_exposure():
     # unbiased: every weight is rate × E / n
     flat = simulate("electron", "2023", process="dimuon", n_events=1000,
                     n_on_target=1e9, seed=52, record="all").events["mc_weight"]
-    np.testing.assert_allclose(flat, 4e-5 * 1e9 / 1000, rtol=1e-6)
+    np.testing.assert_allclose(flat, dimuon_rate_per_eot(100.0, 10.0) * 1e9 / 1000, rtol=1e-6)
 
 
 def test_pileup_topology():

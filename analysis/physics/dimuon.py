@@ -685,8 +685,17 @@ def sample_dimuon_pair_energy(beam_energy, min_pair_energy, size, rng, target="E
     """Draw ``size`` μ⁺μ⁻ pair energies (GeV) above ``min_pair_energy`` (None: threshold)
     from the thick-target spectrum: exact inverse CDF of the piecewise-linear tabulated
     density (``rng``: numpy.random.Generator)."""
+    return dimuon_pair_energy_ppf(beam_energy, rng.random(size), min_pair_energy, target,
+                                  thickness_x0, process, h, q2max, b_terms)
+
+
+def dimuon_pair_energy_ppf(beam_energy, q, min_pair_energy=None, target="ECAL",
+                           thickness_x0=None, process="total", h=DEFAULT_H,
+                           q2max=Q2MAX_DEFAULT, b_terms=True):  # fmt: skip
+    """Pair energy (GeV) at cumulative probability ``q`` ∈ [0, 1] (inverse of
+    :func:`dimuon_pair_energy_cdf`): lets a simulation place its own (biased) quantiles."""
     ee, dd, c = _norm_table(beam_energy, min_pair_energy, target, thickness_x0, process, h, q2max, b_terms)
-    u = rng.random(size) * c[-1]
+    u = np.asarray(q, dtype=float) * c[-1]
     i = np.clip(np.searchsorted(c, u, side="right") - 1, 0, len(ee) - 2)
     r = u - c[i]
     a = 0.5 * (dd[i + 1] - dd[i]) / (ee[i + 1] - ee[i])
@@ -718,6 +727,7 @@ __all__ = [
     "dimuon_rate_per_eot",
     "dimuon_rate_breakdown",
     "dimuon_pair_energy_pdf",
+    "dimuon_pair_energy_ppf",
     "dimuon_pair_energy_cdf",
     "sample_dimuon_pair_energy",
 ]
