@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NA64   := $(BIN)/na64
 JOBS   ?= 2
 
-.PHONY: all analysis samples test bench notebooks cluster clean venv
+.PHONY: all analysis analysis-h samples test bench notebooks cluster clean venv
 
 all: analysis
 
@@ -21,8 +21,19 @@ venv: $(STAMP)
 samples: $(STAMP)
 	$(NA64) samples
 
+# The main analysis, blind first (expected limits), then the box of the pseudo-data is
+# opened on purpose (`na64 unblind`) and the limits are recomputed with the observed count.
 analysis: samples
-	$(NA64) analysis --out results/na64e
+	$(NA64) analysis analyses/na64e_2023.yaml --out results/na64e
+	$(NA64) unblind results/na64e
+
+# NA64h (50 GeV pi-): Br(eta -> invisible) and Br(eta' -> invisible) on the built-in hadron
+# sample, blind first, then the pseudo-data box is opened (docs/na64h.md).
+analysis-h: samples
+	$(NA64) analysis analyses/na64h_eta_2023.yaml --out results/na64h/eta
+	$(NA64) unblind results/na64h/eta
+	$(NA64) analysis analyses/na64h_eta_prime_2023.yaml --out results/na64h/eta-prime
+	$(NA64) unblind results/na64h/eta-prime
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) tests
@@ -34,8 +45,14 @@ bench: $(STAMP)
 notebooks: samples
 	$(BIN)/python -m pytest --nbmake notebooks
 
+# a local dask scheduler + $(JOBS) worker processes for notebooks and `na64 run --scheduler`;
+# Ctrl-C stops both. Override the port with `make cluster PORT=8790`.
+PORT ?= 8786
 cluster: $(STAMP)
-	$(BIN)/dask scheduler --port 8786 & sleep 3; $(BIN)/dask worker tcp://127.0.0.1:8786 --nworkers $(JOBS)
+	@echo "dask scheduler: tcp://127.0.0.1:$(PORT)  (na64 run ... --scheduler tcp://127.0.0.1:$(PORT); Client('tcp://127.0.0.1:$(PORT)'))"
+	@trap 'kill $$SCHED 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/dask scheduler --host 127.0.0.1 --port $(PORT) --dashboard-address :0 & SCHED=$$!; \
+	sleep 3; $(BIN)/dask worker tcp://127.0.0.1:$(PORT) --nworkers $(JOBS) --nthreads 1
 
 clean:
 	rm -rf results .pytest_cache

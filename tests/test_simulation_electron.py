@@ -427,8 +427,9 @@ def test_decay_in_flight_has_invisible_neutrino_and_no_sr():
 def _fixed_signal_spectrum(monkeypatch, e_x: float):
     import analysis.physics.signal_spectrum as ss
 
-    def fake(model, setup, beam_energy, mass, size, rng, method="etl"):
+    def fake(model, setup, beam_energy, mass, size, rng, method="etl", min_energy=0.0):
         assert model == "dark-photon" and setup == "electron" and beam_energy == 100.0
+        assert e_x >= min_energy
         return np.full(size, e_x)
 
     monkeypatch.setattr(ss, "sample_invisible_energy", fake)
@@ -475,8 +476,8 @@ def test_signal_requires_the_hook(monkeypatch):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="period"):
         simulate("electron", "2024", n_on_target=1e6)
-    with pytest.raises(NotImplementedError):
-        simulate("muon", "2023", n_on_target=1e6)
+    with pytest.raises(NotImplementedError):  # (the muon setup: tests/test_simulation_muon.py)
+        simulate("positron", "2023", n_on_target=1e6)
     with pytest.raises(ValueError, match="unknown electron-setup process"):
         simulate("electron", "2023", process="nope", n_events=10)
     with pytest.raises(ValueError):

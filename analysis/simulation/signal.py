@@ -33,9 +33,9 @@ def model_name(model) -> str:
     return next(k for k, v in MODEL_NAMES.items() if v == code)
 
 
-def signal_generator(model, mass: float, method: str = "etl"):
+def signal_generator(model, mass: float, method: str = "etl", min_energy: float = 0.0):
     """A generator (rng, n, u, ctx) -> (Truth, None) for signal events of ``model`` with
-    dark-particle mass ``mass`` (GeV)."""
+    dark-particle mass ``mass`` (GeV); E_X ≥ ``min_energy`` (GeV, generation cut)."""
     name = model_name(model)
     if not mass > 0:
         raise ValueError(f"signal mass must be > 0 GeV, got {mass}")
@@ -45,7 +45,8 @@ def signal_generator(model, mass: float, method: str = "etl"):
 
         a = det.beam_particles(rng, n)
         e_x = np.asarray(signal_spectrum.sample_invisible_energy(
-            name, "electron", det.BEAM_ENERGY, float(mass), n, rng, method=method),
+            name, "electron", det.BEAM_ENERGY, float(mass), n, rng, method=method,
+            min_energy=min_energy),
             dtype=np.float64)
         if e_x.shape != (n,):
             raise ValueError(f"sample_invisible_energy returned shape {e_x.shape}, "
