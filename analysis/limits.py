@@ -251,7 +251,7 @@ def set_efficiency_provider(func: Callable | None) -> None:
     _EFFICIENCY_PROVIDER = func
 
 
-def efficiency_from_selection(selection, setup: str, masses) -> Efficiency:
+def efficiency_from_selection(selection, setup: str, masses, threshold=None) -> Efficiency:
     """Signal efficiency of ``selection`` (a selection YAML or object) from simulated signal
     samples of ``setup`` at ``masses``.
 
@@ -260,6 +260,14 @@ def efficiency_from_selection(selection, setup: str, masses) -> Efficiency:
     """
     if _EFFICIENCY_PROVIDER is not None:
         return as_efficiency(_EFFICIENCY_PROVIDER(selection, setup, masses))
+    if setup == "electron":  # fresh signal simulation through the selection
+        from .efficiency import simulated_efficiency
+
+        return simulated_efficiency(selection, setup, masses, threshold=threshold)
+    if setup == "hadron":  # NA64h: simulate π⁻N → M⁰X, M⁰ → inv and apply the selection
+        from .simulation.hadron_limits import hadron_efficiency  # (default na64h_eta.yaml)
+
+        return hadron_efficiency(selection, masses)
     raise NotImplementedError(
         "the signal efficiency of a selection needs signal samples processed with it (not "
         "available yet): pass --efficiency E (a number or a CSV with columns mass,efficiency)")
@@ -1073,8 +1081,10 @@ def projection_table(
     notes = []
     if efficiency is None:
         efficiency = efficiency_from_selection(selection, setup,
-                                               default_masses(sm) if masses is None else masses)
-        notes.append(f"efficiency from selection {selection}")
+                                               default_masses(sm) if masses is None else masses,
+                                               threshold=threshold)
+        notes.append(f"efficiency from the signal simulation through selection "
+                     f"{selection or 'built-in (nearest threshold)'}")
     elif selection is not None:
         notes.append(f"efficiency given explicitly; selection {selection} not used for it")
     t = scan(sm, masses, n_on_target=n_on_target, efficiency=efficiency, background=background,

@@ -33,6 +33,7 @@ from analysis.limits import (
     write_limits,
 )
 from analysis.physics.yields import signal_yield, yield_per_coupling2
+from analysis.selection import SelectionError
 
 N_UP0 = -math.log(0.1)  # 90% CL CLs limit for 0 observed, any background
 NOSYS = SignalSystematics.none()
@@ -359,11 +360,15 @@ def test_project_function_and_selection_path(tmp_path):
     assert "y" in d and d["y"] == []
     sel = tmp_path / "selection.yaml"
     sel.write_text("name: test\n")
-    with pytest.raises(NotImplementedError, match="pass --efficiency"):
+    # the electron path simulates signal through the selection: a broken selection file is
+    # reported with its name and key
+    with pytest.raises(SelectionError, match="selection.yaml: setup: required key missing"):
         efficiency_from_selection(sel, "electron", [0.01])
     res = CliRunner().invoke(main, ["project", "--setup", "electron", "--n-on-target", "1e12",
                                     "--background", "0.5", "--selection", str(sel), "--json"])
-    assert res.exit_code != 0 and "pass --efficiency" in res.output
+    assert res.exit_code != 0 and "required key missing" in res.output
+    with pytest.raises(NotImplementedError, match="pass --efficiency"):
+        efficiency_from_selection(sel, "positron", [0.01])
     # a registered provider (what the selection/simulation side will supply) is used
     set_efficiency_provider(lambda selection, setup, masses: Efficiency.constant(0.3))
     try:
