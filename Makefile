@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NA64   := $(BIN)/na64
 JOBS   ?= 2
 
-.PHONY: all analysis analysis-h samples test bench notebooks cluster clean venv
+.PHONY: all analysis analysis-h analysis-mu samples test bench notebooks cluster clean venv
 
 all: analysis
 
@@ -34,6 +34,13 @@ analysis-h: samples
 	$(NA64) unblind results/na64h/eta
 	$(NA64) analysis analyses/na64h_eta_prime_2023.yaml --out results/na64h/eta-prime
 	$(NA64) unblind results/na64h/eta-prime
+
+# NA64mu (160 GeV mu, 2022): missing-momentum search for the Lmu-Ltau Z' (g_Z' vs m_Z' with
+# the (g-2)_mu band) on the built-in muon sample, blind first, then the pseudo-data box is
+# opened (docs/na64mu.md).
+analysis-mu: samples
+	$(NA64) analysis analyses/na64mu_2022.yaml --out results/na64mu
+	$(NA64) unblind results/na64mu
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) tests

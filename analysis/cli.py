@@ -103,9 +103,13 @@ def _sim_progress(enabled: bool, label: str):
 
 @main.command("simulate")
 @click.option("--setup", default="electron", show_default=True,
-              type=click.Choice(["electron"]), help="Beam/detector setup.")
-@click.option("--period", default="2023", show_default=True,
-              type=click.Choice(["2016-2022", "2023"]), help="Run period (VHCAL from 2023).")
+              type=click.Choice(["electron", "hadron", "muon"]),
+              help="Beam/detector setup (hadron: NA64h, 50 GeV pi-, docs/na64h.md; muon: NA64mu, "
+                   "160 GeV mu, docs/na64mu.md).")
+@click.option("--period", default=None,
+              type=click.Choice(["2016-2022", "2023", "2022"]),
+              help="Run period: electron 2016-2022 or 2023 (VHCAL from 2023; default 2023), "
+                   "hadron 2023, muon 2022 (default for --setup muon).")
 @click.option("--n-on-target", type=float, default=None,
               help="EOT: exposure of pseudo-data, or EOT-equivalent of a --process sample.")
 @click.option("--n-events", type=int, default=None,
@@ -117,8 +121,10 @@ def _sim_progress(enabled: bool, label: str):
               help="Generate one background process, biased/weighted (e.g. dimuon).")
 @click.option("--bias", type=float, default=None,
               help="With --process: oversample the process tail down to this quantile.")
-@click.option("--signal", default=None, help="Signal model, e.g. dark-photon.")
-@click.option("--mass", type=float, default=None, help="Signal mass, GeV.")
+@click.option("--signal", default=None,
+              help="Signal model, e.g. dark-photon; eta or eta-prime for --setup hadron.")
+@click.option("--mass", type=float, default=None,
+              help="Signal mass, GeV (hadron setup: the meson mass, may be omitted).")
 @click.option("--compression", default="lz4", show_default=True,
               type=click.Choice(["lz4", "zlib", "zstd", "lzma", "none"]))
 @click.option("--chunk-spills", type=int, default=10, show_default=True,
@@ -133,6 +139,8 @@ def simulate_cmd(setup, period, n_on_target, n_events, seed, out, process, bias,
     (--signal --mass --n-events). Physics and sources: docs/simulation.md."""
     from .simulation import simulate
 
+    if period is None:
+        period = "2022" if setup == "muon" else "2023"
     bar, update = _sim_progress(not quiet, f"simulate {period}")
     try:
         with bar:
@@ -285,10 +293,28 @@ def xsec_compare_cmd(out_dir):
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes (default: all local cores).")
 @click.option("--chunksize", type=click.IntRange(min=1), default=100_000, show_default=True)
-@click.option("--scheduler", default=None, help="Address of a running dask scheduler.")
+@click.option("--scheduler", default=None, help="Address of a running dask scheduler "
+              "(tcp://HOST:PORT; implies --executor dask).")
+@click.option("--cluster", default=None, help="local:N (LocalCluster of N workers), slurm or "
+              "htcondor (with --cluster-config); implies --executor dask.")
+@click.option("--cluster-config", default=None, type=click.Path(dir_okay=False, path_type=str),
+              help="YAML for --cluster slurm|htcondor (see examples/cluster-*.yaml).")
+@click.option("--checkpoint", default=None, type=click.Path(file_okay=False, path_type=str),
+              help="Directory of finished chunks; a restarted run processes only the "
+              "missing ones.  [default: OUT/.checkpoint]")
+@click.option("--no-checkpoint", is_flag=True, help="Do not store finished chunks.")
+@click.option("--skip-bad-files", is_flag=True, help="Leave unreadable/invalid files and "
+              "files whose processing fails out (recorded, with their particles on target "
+              "removed) instead of stopping.")
+@click.option("--bad-spills", default=None, type=click.Path(dir_okay=False, path_type=str),
+              help="CSV (run,spill) or YAML list of bad spills to exclude, events and "
+              "particles on target.")
+@click.option("--no-validate", is_flag=True, help="Skip the up-front NTUPLE.md validation "
+              "of the inputs (faster; bad input is then found only while processing).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def run_cmd(selection, files, datasets, manifest, use_files, name, out_dir, executor, workers,
-            chunksize, scheduler, no_progress) -> None:
+            chunksize, scheduler, cluster, cluster_config, checkpoint, no_checkpoint,
+            skip_bad_files, bad_spills, no_validate, no_progress) -> None:
     """Apply SELECTION (YAML) to a dataset or to FILES; write cut flow, histograms and
     provenance to --out.
 
@@ -319,12 +345,19 @@ def run_cmd(selection, files, datasets, manifest, use_files, name, out_dir, exec
             fileset = manifest_fileset(m, list(datasets))
         except ManifestError as exc:
             raise click.ClickException(str(exc)) from None
+    if checkpoint and no_checkpoint:
+        raise click.UsageError("give either --checkpoint DIR or --no-checkpoint")
+    ckpt = None if no_checkpoint else (checkpoint or str(Path(out_dir) / ".checkpoint"))
     try:
         sel = load_selection(selection)
         result = run(sel, fileset, executor=executor, workers=workers, chunksize=chunksize,
-                     scheduler=scheduler, progress=not no_progress)
+                     scheduler=scheduler, cluster=cluster, cluster_config=cluster_config,
+                     progress=not no_progress, checkpoint=ckpt, skip_bad_files=skip_bad_files,
+                     bad_spills=bad_spills, validate=not no_validate)
     except (SelectionError, IncompleteProcessingError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a message, never a traceback
+        raise click.ClickException(f"processing failed: {type(exc).__name__}: {exc}") from None
     command = ["na64", "run", selection]
     if use_files:
         command += ["--files", *files] + (["--name", name] if name else [])
@@ -333,6 +366,14 @@ def run_cmd(selection, files, datasets, manifest, use_files, name, out_dir, exec
     command += ["--out", out_dir, "--executor", executor, "--chunksize", str(chunksize)]
     command += (["--workers", str(workers)] if workers else []) + \
         (["--scheduler", scheduler] if scheduler else [])
+    command += (["--cluster", cluster] if cluster else []) + \
+        (["--cluster-config", cluster_config] if cluster_config else [])
+    command += (["--no-checkpoint"] if no_checkpoint else
+                ["--checkpoint", checkpoint] if checkpoint else [])
+    command += (["--skip-bad-files"] if skip_bad_files else []) + \
+        (["--bad-spills", bad_spills] if bad_spills else []) + \
+        (["--no-validate"] if no_validate else [])
+    _report_run(result)
     paths = write_results(result, out_dir, command_line=command)
     for ds in result.datasets:
         d = result[ds]
@@ -340,6 +381,50 @@ def run_cmd(selection, files, datasets, manifest, use_files, name, out_dir, exec
             f"{d['cutflow']['events'][-1]} pass all cuts"
         click.echo(f"{ds}: {d['entries']} entries, {final} "
                    f"(n_on_target {d['n_on_target']:.6g})")
+    click.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+def _report_run(result) -> None:
+    """Chunk statistics and skipped files of a run (before the per-dataset lines)."""
+    c = result.chunks
+    if c:
+        click.echo(f"chunks: {c['total']} ({c['from_checkpoint']} from the checkpoint, "
+                   f"{c['processed']} processed)")
+    for b in result.skipped:
+        click.echo(f"SKIPPED {b}", err=True)
+    if result.skipped:
+        e = result.exposure
+        req = "unknown" if e.get("requested") is None else f"{e['requested']:.6g}"
+        click.echo(f"exposure NOT reconciled: processed {e['processed']:.6g} of {req} "
+                   "particles on target (skipped files are recorded in cutflow.json)", err=True)
+
+
+@main.command("rerun")
+@click.argument("provenance", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=str),
+              help="Output directory (default: the provenance file's directory + '-rerun').")
+@click.option("--executor", type=click.Choice(["iterative", "futures", "dask"]), default=None,
+              help="Override the recorded executor (results do not depend on it).")
+@click.option("--workers", type=click.IntRange(min=1), default=None)
+@click.option("--scheduler", default=None, help="Address of a running dask scheduler.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def rerun_cmd(provenance, out_dir, executor, workers, scheduler, no_progress) -> None:
+    """Re-run a `na64 run` from its PROVENANCE (provenance.json) alone: the recorded
+    selection, inputs (refused if a checksum changed), datasets, bad spills and settings."""
+    from pathlib import Path
+
+    from .execution import IncompleteProcessingError
+    from .results import RerunError, rerun
+
+    out_dir = out_dir or str(Path(provenance).resolve().parent) + "-rerun"
+    try:
+        result, paths = rerun(provenance, out_dir, executor=executor, workers=workers,
+                              scheduler=scheduler, progress=not no_progress)
+    except (RerunError, IncompleteProcessingError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001
+        raise click.ClickException(f"re-run failed: {type(exc).__name__}: {exc}") from None
+    _report_run(result)
     click.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
 
 
@@ -488,16 +573,40 @@ def project_cmd(setup, energy, n_on_target, threshold, background, background_un
 
 
 @main.command("limits")
-@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=str))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str))
-@click.option("--plot", is_flag=True, help="Also draw the exclusion plots into OUT/plots.")
-def limits_cmd(config, out_dir, plot):
-    """Coupling limits vs mass from a limits CONFIG (YAML: model, periods with exposure,
-    efficiency, background, observed; docs/limits.md) -> limits.json/.csv/.yaml in --out."""
+@click.argument("target", type=click.Path(exists=True, path_type=str))
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=str),
+              help="With a CONFIG file: where to write (required).")
+@click.option("--plot", is_flag=True, help="With a CONFIG file: also draw the exclusion plots.")
+@click.option("--allow-partial", is_flag=True,
+              help="Accept a results directory whose processed exposure does not reconcile "
+                   "with its inputs (skipped files): the limit then uses what was processed.")
+def limits_cmd(target, out_dir, plot, allow_partial):
+    """Coupling limits vs mass.
+
+    TARGET is a results directory of `na64 analysis` (limits into TARGET/limits, observed
+    only after `na64 unblind`), or a limits CONFIG (YAML: model, periods with exposure,
+    efficiency, background, observed; docs/limits.md) written to --out."""
+    from pathlib import Path
+
+    if Path(target).is_dir():
+        from .pipeline import ConfigError, set_limits, write_summary
+
+        try:
+            doc = set_limits(Path(target), allow_partial=allow_partial)
+        except (ConfigError, ValueError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
+        write_summary(Path(target))
+        state = "observed and expected" if not doc.get("blinded") \
+            else "expected only (blinded)"
+        click.echo(f"{doc['model']} ({doc['coupling']}): {state}; wrote {target}/limits/, "
+                   f"{target}/summary.md")
+        return
     from .limits import load_limit_config, write_limits
 
+    if out_dir is None:
+        raise click.UsageError("--out is required with a limits CONFIG file")
     try:
-        t = load_limit_config(config)
+        t = load_limit_config(target)
     except (ValueError, NotImplementedError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     paths = write_limits(t, out_dir)
@@ -508,6 +617,50 @@ def limits_cmd(config, out_dir, plot):
 
         paths = {**paths, **{p.name: p for p in plot_limits(t, f"{out_dir}/plots")}}
     click.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+@main.command("background")
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=str))
+def background_cmd(results_dir):
+    """Background in the signal box (simulation, sideband extrapolation, closure) for a
+    results directory of `na64 analysis`: writes background.json and background.md."""
+    from pathlib import Path
+
+    from .pipeline import ConfigError, estimate_background
+
+    try:
+        doc = estimate_background(Path(results_dir))
+    except (ConfigError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo((Path(results_dir) / "background.md").read_text())
+    if "closure" in doc and not doc["closure"]["passes_2sigma"]:
+        click.echo("warning: the data-driven method does not close on simulation", err=True)
+
+
+@main.command("unblind")
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=str))
+def unblind_cmd(results_dir):
+    """Open the signal box of the data: list the candidate events (run, spill, event,
+    energies), record it in RESULTS_DIR/unblinding.json and recompute the limits with the
+    observed count."""
+    from pathlib import Path
+
+    from .pipeline import ConfigError, set_limits, unblind, write_summary
+
+    out = Path(results_dir)
+    try:
+        doc = unblind(out)
+        set_limits(out)
+    except (ConfigError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    write_summary(out)
+    click.echo(f"UNBLINDED {doc['selection']} on {', '.join(doc['datasets'])} at "
+               f"{doc['unblinded_at']}: {doc['n_observed']} event(s) in the signal box")
+    for c in doc["candidates"]:
+        click.echo(f"  run {c['run']} spill {c['spill']} event {c['event']}: "
+                   f"E_ECAL = {c['ecal_energy']:.2f} GeV, E_HCAL = {c['hcal_energy']:.2f} GeV "
+                   f"({c['file']})")
+    click.echo(f"limits with the observed count: {out}/limits/; summary: {out}/summary.md")
 
 
 @main.command("plot-limits")
@@ -533,6 +686,33 @@ def plot_limits_cmd(limits_json, out_dir, curves, y_curves, band):
 
 
 # --- full analyses ------------------------------------------------------------------------
+
+
+@main.command("analysis")
+@click.argument("config", required=False, default="analyses/na64e_2023.yaml",
+                type=click.Path(dir_okay=False, path_type=str))
+@click.option("--out", "out_dir", default="results/na64e", show_default=True,
+              type=click.Path(file_okay=False, path_type=str))
+@click.option("--executor", type=click.Choice(["iterative", "futures", "dask"]),
+              default="futures", show_default=True)
+@click.option("--workers", type=int, default=None, help="Default: all local cores.")
+@click.option("--chunksize", type=int, default=None)
+@click.option("--no-progress", is_flag=True)
+def analysis_cmd(config, out_dir, executor, workers, chunksize, no_progress):
+    """The whole analysis of CONFIG (default: NA64e 2023 on the built-in sample): samples,
+    selection, normalisation check, background, limits, plots, summary.md. The data stay
+    blind: run `na64 unblind OUT` to open the box."""
+    from pathlib import Path
+
+    from .pipeline import ConfigError, run_analysis
+
+    try:
+        summary = run_analysis(config, out_dir, executor=executor, workers=workers,
+                               chunksize=chunksize, progress=not no_progress)
+    except (ConfigError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(Path(summary).read_text())
+    click.echo(f"wrote {out_dir}/ (summary.md, run/, background.md, limits/)")
 
 
 if __name__ == "__main__":  # pragma: no cover

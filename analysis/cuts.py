@@ -268,6 +268,18 @@ class TimeWindow(CutParams):
     n_sigma: float = Field(gt=0)
 
 
+def _all_rows(x: np.ndarray) -> np.ndarray:
+    """``np.all(x, axis=1)`` for a boolean (n, k) array with few columns: k column ANDs
+    (numpy's row-by-row reduction over a short axis costs ~10× more); same result."""
+    x = np.asarray(x, dtype=bool)
+    if x.ndim != 2 or x.shape[1] == 0 or x.shape[1] > 16:
+        return np.all(x, axis=1)
+    out = x[:, 0].copy()
+    for j in range(1, x.shape[1]):
+        out &= x[:, j]
+    return out
+
+
 def _in_window(t: np.ndarray, mean: float, sigma: float, n_sigma: float) -> np.ndarray:
     return np.abs(np.asarray(t, dtype=np.float64) - mean) <= n_sigma * sigma
 
@@ -350,12 +362,23 @@ def _count_hits(events, stations: list[int]) -> np.ndarray:
     counts = ak.to_numpy(ak.num(st, axis=1)).astype(np.int64)
     n = len(counts)
     flat = ak.to_numpy(ak.flatten(st, axis=1)).astype(np.int64)
-    owner = np.repeat(np.arange(n, dtype=np.int64), counts)
-    out = np.zeros((n, len(stations)), dtype=np.int64)
+    if len(set(stations)) != len(stations):  # a station listed twice: one count per listing
+        owner = np.repeat(np.arange(n, dtype=np.int64), counts)
+        out = np.zeros((n, len(stations)), dtype=np.int64)
+        for j, s in enumerate(stations):
+            out[:, j] = np.bincount(owner[flat == s], minlength=n)
+        return out
+    # one bincount over (event, station column); hits in unlisted stations go to column k
+    k = len(stations)
+    col = np.full(flat.max(initial=0) - min(flat.min(initial=0), 0) + 1, k, dtype=np.int64)
+    offset = -min(flat.min(initial=0), 0)
     for j, s in enumerate(stations):
-        sel = flat == s
-        out[:, j] = np.bincount(owner[sel], minlength=n)
-    return out
+        if 0 <= s + offset < len(col):
+            col[s + offset] = j
+    owner = np.repeat(np.arange(0, n * (k + 1), k + 1, dtype=np.int64), counts)
+    owner += col[flat + offset]
+    out = np.bincount(owner, minlength=n * (k + 1)).reshape(n, k + 1)[:, :k]
+    return np.ascontiguousarray(out, dtype=np.int64)
 
 
 def _single_track_rdf(p):
@@ -379,7 +402,7 @@ def single_track(events, *, max_chi2: float, n_tracks: int = 1, stations=(0, 1, 
     chi2 = column(events, "beam_chi2")
     ok = (ntr == n_tracks) & (chi2 < max_chi2)
     hits = _hits_per_station(events, list(stations))
-    ok &= np.all((hits >= min_hits_per_station) & (hits <= max_hits_per_station), axis=1)
+    ok &= _all_rows((hits >= min_hits_per_station) & (hits <= max_hits_per_station))
     return ok
 
 
@@ -414,7 +437,7 @@ def srd_tag(events, *, e_min: float, e_max: float, modules=(0, 1, 2), time=None)
     electrons, so the SRD tag suppresses the beam's hadron contamination, and too much
     energy means pile-up [arXiv:1710.00971; NA64 SRD, NIM A 866 (2017) 196, check]."""
     e = column(events, "srd_e")[:, list(modules)]
-    ok = np.all((e > e_min) & (e < e_max), axis=1)
+    ok = _all_rows((e > e_min) & (e < e_max))
     if time is not None:
         ok &= _in_window(column(events, "srd_t"), time["mean"], time["sigma"], time["n_sigma"])
     return ok
@@ -438,6 +461,29 @@ def _ecal_cells(events) -> np.ndarray:
     """(n, 6, 6): preshower + main energy per cell (the branches' float32)."""
     return memo(events, "ecal_cells",
                 lambda: column(events, "ecal_pre") + column(events, "ecal_main"))
+
+
+#: rows per block of :func:`_max_in_center` (a 6×6 float32 block of 16k rows is 2.4 MB)
+_BLOCK = 16384
+
+
+def _max_in_center(events) -> np.ndarray:
+    """``argmax`` of the per-cell ECAL energy (preshower + main) is the centre cell [3][3];
+    computed in row blocks into one reused buffer, so the (n, 6, 6) sum is never
+    materialised (same float32 sums, same argmax)."""
+    def calc():
+        pre, main = column(events, "ecal_pre"), column(events, "ecal_main")
+        n = pre.shape[0]
+        ic = ECAL_CENTER[0] * pre.shape[2] + ECAL_CENTER[1]
+        pre, main = pre.reshape(n, -1), main.reshape(n, -1)
+        out = np.empty(n, dtype=bool)
+        buf = np.empty((min(n, _BLOCK), pre.shape[1]), dtype=np.result_type(pre, main))
+        for start in range(0, n, _BLOCK):
+            stop = min(n, start + _BLOCK)
+            b = np.add(pre[start:stop], main[start:stop], out=buf[:stop - start])
+            np.equal(np.argmax(b, axis=1), ic, out=out[start:stop])
+        return out
+    return memo(events, "ecal_max_in_center", calc)
 
 
 def _section_sum(events, name: str) -> np.ndarray:
@@ -473,15 +519,17 @@ def ecal_shower(events, *, max_in_center: bool = True, min_center_fraction=None,
     Removes off-axis or mis-tracked particles, two showers (pile-up) and broad hadronic
     showers; NA64 requires a lateral/longitudinal shape consistent with the signal
     shower [arXiv:1710.00971]. An empty ECAL fails."""
+    total = _ecal_energy(events)
+    ok = total > 0
+    if max_in_center:
+        ok &= _max_in_center(events)
+    if min_center_fraction is None and max_outer_fraction is None:
+        return ok
     cells = _ecal_cells(events)
     n = cells.shape[0]
     flat = cells.reshape(n, -1)
-    total = _ecal_energy(events)
     ic = ECAL_CENTER[0] * cells.shape[2] + ECAL_CENTER[1]
     center = flat[:, ic].astype(np.float64)
-    ok = total > 0
-    if max_in_center:
-        ok &= np.argmax(flat, axis=1) == ic
     with np.errstate(invalid="ignore", divide="ignore"):
         if min_center_fraction is not None:
             ok &= center >= min_center_fraction * total
@@ -544,7 +592,7 @@ def veto_quiet(events, *, e_max: float, planes=(0, 1, 2)) -> np.ndarray:
     secondaries (hadrons from electro-nuclear interactions, muon pairs) leaving the ECAL
     towards the HCAL. NA64 requires no VETO activity (below ~0.5 MIP) [arXiv:1710.00971,
     check]."""
-    return np.all(column(events, "veto_e")[:, list(planes)] < e_max, axis=1)
+    return _all_rows(column(events, "veto_e")[:, list(planes)] < e_max)
 
 
 class HcalParams(CutParams):
@@ -585,8 +633,38 @@ def hcal_veto(events, *, total_max: float, module_max=None, modules=(0, 1, 2, 3)
     mod = _hcal_modules(events)[:, list(modules)]
     ok = mod.sum(axis=1) < total_max
     if module_max is not None:
-        ok &= np.all(mod < module_max, axis=1)
+        ok &= _all_rows(mod < module_max)
     return ok
+
+
+class HcalWindowParams(CutParams):
+    e_min: float = Field(ge=0)
+    e_max: float = Field(gt=0)
+    modules: list[int] = Field(default_factory=lambda: [0, 1, 2, 3])
+
+    @model_validator(mode="after")
+    def _check(self):
+        _check_indices(self.modules, 4, "HCAL module")
+        if self.e_max <= self.e_min:
+            raise ValueError(f"e_max ({self.e_max}) must be above e_min ({self.e_min})")
+        return self
+
+
+def _hcal_window_rdf(p):
+    mods = [" + ".join(f"hcal_e[{9 * m + i}]" for i in range(9)) for m in p["modules"]]
+    return " && ".join(f"({m}) >= {p['e_min']!r} && ({m}) < {p['e_max']!r}" for m in mods)
+
+
+@cut("hcal_module_window", HcalWindowParams, rdf=_hcal_window_rdf)
+def hcal_module_window(events, *, e_min: float, e_max: float,
+                       modules=(0, 1, 2, 3)) -> np.ndarray:
+    """Rejects events in which any listed HCAL module is outside e_min ≤ E < e_max GeV:
+    showering hadrons (too much energy in the first modules), electrons and empty HCALs
+    (too little), keeping a minimum-ionising pattern through the whole HCAL. Used to select
+    e⁻N → e⁻Nμ⁺μ⁻ (two MIPs per module) for the normalisation cross-check, and single
+    muons (one MIP per module) in the muon setup."""
+    mod = _hcal_modules(events)[:, list(modules)]
+    return np.all((mod >= e_min) & (mod < e_max), axis=1)
 
 
 class VhcalParams(CutParams):
@@ -605,7 +683,7 @@ def vhcal_veto(events, *, cell_max: float, total_max: float) -> np.ndarray:
     ``runinfo.has_vhcal`` is false is an error when it is used."""
     e = _f64(events, "vhcal_e")
     with np.errstate(invalid="ignore"):
-        return np.all(e < cell_max, axis=1) & (e.sum(axis=1) < total_max)
+        return _all_rows(e < cell_max) & (e.sum(axis=1) < total_max)
 
 
 _TIME_BRANCH = {"srd": "srd_t", "ecal": "ecal_t", "hcal": "hcal_t"}
@@ -670,7 +748,7 @@ def pileup_rejection(events, *, max_hits_per_station=None, stations=(0, 1, 2, 3)
     (the particle that radiated is not the one that showered; NaN fails)."""
     ok = np.ones(n_events(events), dtype=bool)
     if max_hits_per_station is not None:
-        ok &= np.all(_hits_per_station(events, list(stations)) <= max_hits_per_station, axis=1)
+        ok &= _all_rows(_hits_per_station(events, list(stations)) <= max_hits_per_station)
     if max_srd_ecal_dt is not None:
         dt = _f64(events, "srd_t") - _f64(events, "ecal_t")
         ok &= np.abs(dt) <= max_srd_ecal_dt
@@ -753,9 +831,10 @@ variable("missing_energy", "E_miss = E_beam − E_ECAL", "GeV")(
 
 @variable("ecal_center_fraction", "E[3][3] / E_ECAL")
 def _ecal_center_fraction(ev, ctx):
-    cells = _ecal_cells(ev)
+    ix, iy = ECAL_CENTER  # the centre cell only: the same float32 sum as _ecal_cells
+    center = column(ev, "ecal_pre")[:, ix, iy] + column(ev, "ecal_main")[:, ix, iy]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return cells[:, ECAL_CENTER[0], ECAL_CENTER[1]] / _ecal_energy(ev)
+        return center / _ecal_energy(ev)
 
 
 variable("hcal_energy", "E_HCAL", "GeV")(lambda ev, ctx: _hcal_modules(ev).sum(axis=1))
@@ -802,3 +881,151 @@ __all__ = [
     "MissingBranchError", "column", "cut", "memo", "variable", "get_cut", "get_variable",
     "n_events", "ECAL_CENTER",
 ]
+
+
+# --- hadron setup ---------------------------------------------------------------------------
+# NA64h (50 GeV π⁻, PHYSICS.md §1, arXiv:2406.01990): the signal is the disappearance of the
+# whole beam energy from ECAL + HCAL; the beam is identified as a hadron by the absence of
+# synchrotron radiation and of an EM shower at the ECAL face. Thresholds and the processes
+# each cut is meant for: docs/na64h.md, analysis/simulation/hadron.py.
+
+
+class SrdVetoParams(CutParams):
+    e_max: float = Field(gt=0)
+    modules: list[int] = Field(default_factory=lambda: [0, 1, 2])
+
+    @model_validator(mode="after")
+    def _check(self):
+        _check_indices(self.modules, 3, "SRD module")
+        return self
+
+
+@cut("srd_veto", SrdVetoParams,
+     rdf=lambda p: " && ".join(f"srd_e[{m}] < {p['e_max']!r}" for m in p["modules"]))
+def srd_veto(events, *, e_max: float, modules=(0, 1, 2)) -> np.ndarray:
+    """Rejects events with a listed SRD module at or above ``e_max`` MeV: beam electrons,
+    which emit synchrotron radiation in the bending magnets, in a hadron beam (the inverse
+    of ``srd_tag``; π⁻, K⁻ and μ⁻ radiate (m_e/m)⁴ ≲ 1e-9 as much and leave only noise)."""
+    return np.all(column(events, "srd_e")[:, list(modules)] < e_max, axis=1)
+
+
+class PreshowerMaxParams(CutParams):
+    e_max: float = Field(gt=0)
+
+
+@cut("ecal_preshower_max", PreshowerMaxParams,
+     rdf=lambda p: f"Sum(ecal_pre) < {p['e_max']!r}")
+def ecal_preshower_max(events, *, e_max: float) -> np.ndarray:
+    """Rejects events with a preshower energy at or above ``e_max`` GeV: an EM shower that
+    starts at the ECAL face (a beam electron, or the e⁻ and π⁰ photons of a K⁻ → e⁻ν̄π⁰
+    decay in flight), whereas a beam hadron crosses the preshower as a MIP (≈0.05 GeV) and
+    an invisible meson decay adds only the recoil of the charge exchange."""
+    return _section_sum(events, "ecal_pre") < e_max
+
+
+class TotalEnergyParams(CutParams):
+    fraction: float = Field(gt=0, lt=1)
+    beam_energy: BeamEnergy = "selection"
+
+
+def _total_energy(events) -> np.ndarray:
+    return memo(events, "total_energy",
+                lambda: _ecal_energy(events) + _hcal_modules(events).sum(axis=1))
+
+
+@cut("total_energy_max", TotalEnergyParams,
+     rdf=lambda p: (f"Sum(ecal_pre) + Sum(ecal_main) + Sum(hcal_e) < "
+                    f"{p['fraction'] * p['beam_energy']!r}"),
+     box=lambda p: {"total_energy": (None, p["fraction"] * p["beam_energy"]),
+                    "ecal_energy": (None, p["fraction"] * p["beam_energy"])})
+def total_energy_max(events, *, fraction: float, beam_energy: float) -> np.ndarray:
+    """Rejects events with E_ECAL + E_HCAL at or above ``fraction`` × E_beam: every beam
+    particle whose energy is seen in the calorimeters (showers, visible meson decays,
+    muons). This is the signal-box cut of the hadron setup, "the complete disappearance of
+    the beam energy" [arXiv:2406.01990]; its box bounds E_ECAL by the same value, so the
+    rectangular (E_ECAL, E_HCAL) box of the background estimate contains the true one."""
+    return _total_energy(events) < fraction * beam_energy
+
+
+variable("total_energy", "E_ECAL + E_HCAL", "GeV")(lambda ev, ctx: _total_energy(ev))
+variable("total_energy_fraction", "(E_ECAL + E_HCAL) / E_beam")(
+    lambda ev, ctx: _total_energy(ev) / ctx.beam_energy)
+# --- end of hadron setup --------------------------------------------------------------------
+
+
+# --- muon setup -----------------------------------------------------------------------------
+# NA64μ (160 GeV μ, M2 line, PHYSICS.md §1, arXiv:2401.01708, arXiv:2409.10128): the signal is
+# a single scattered muon with p_out < 80 GeV and no activity beyond its own minimum-ionising
+# signals. The processes each cut is meant for and the thresholds: docs/na64mu.md,
+# analysis/simulation/muon.py. (The upstream momentum window, single incoming track, VETO,
+# VHCAL and HCAL cuts are the shared ones above, with muon thresholds.)
+
+
+class OutgoingTrackParams(CutParams):
+    max_chi2: float = Field(gt=0)
+    n_tracks: int = Field(default=1, ge=1)
+
+
+@cut("outgoing_track", OutgoingTrackParams,
+     rdf=lambda p: f"n_tracks_out == {p['n_tracks']} && mu_chi2_out < {p['max_chi2']!r}")
+def outgoing_track(events, *, max_chi2: float, n_tracks: int = 1) -> np.ndarray:
+    """Rejects events without exactly ``n_tracks`` track(s) in the downstream (MS2)
+    spectrometer, or whose χ²/ndf is not below ``max_chi2`` (NaN fails): mis-reconstructed
+    outgoing momenta (a hit of another particle — typically the halo muon that fired the
+    trigger, which often leaves its own second track — pulls the fit: the non-Gaussian p_out
+    tail) and hadron interactions with several charged secondaries. NA64μ requires a single
+    well-reconstructed outgoing muon [arXiv:2401.01708]."""
+    ntr = column(events, "n_tracks_out")
+    chi2 = column(events, "mu_chi2_out")
+    return (ntr == n_tracks) & (chi2 < max_chi2)
+
+
+class EcalMipParams(CutParams):
+    e_min: float = Field(ge=0)
+    e_max: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.e_min < self.e_max:
+            raise ValueError(f"e_min ({self.e_min}) must be below e_max ({self.e_max})")
+        return self
+
+
+@cut("ecal_mip", EcalMipParams,
+     rdf=lambda p: (f"Sum(ecal_pre) + Sum(ecal_main) > {p['e_min']!r} && "
+                    f"Sum(ecal_pre) + Sum(ecal_main) < {p['e_max']!r}"),
+     box=lambda p: {"ecal_energy": (None, p["e_max"])})
+def ecal_mip(events, *, e_min: float, e_max: float) -> np.ndarray:
+    """Rejects events whose ECAL energy (preshower + main) is not that of a minimum-ionising
+    muon crossing the active target, e_min < E_ECAL < e_max GeV (≈0.46 GeV MPV on the EM
+    scale): muon energy losses in the target by bremsstrahlung, e⁺e⁻ pair production or
+    photonuclear interactions (the energy the muon lost is seen there), and interacting beam
+    hadrons. In a muon missing-momentum search the active target must see only the MIP
+    [arXiv:2401.01708]. One of the signal-box cuts of the muon setup."""
+    e = _ecal_energy(events)
+    return (e > e_min) & (e < e_max)
+
+
+class OutgoingMomentumParams(CutParams):
+    p_max: float = Field(gt=0)
+
+
+@cut("outgoing_momentum_max", OutgoingMomentumParams,
+     rdf=lambda p: f"mu_p_out < {p['p_max']!r}",
+     box=lambda p: {"mu_p_out": (None, p["p_max"])})
+def outgoing_momentum_max(events, *, p_max: float) -> np.ndarray:
+    """Rejects events whose outgoing muon momentum (MS2, GeV) is not below ``p_max`` or not
+    measured (NaN): ordinary muons (p_out ≈ 160 GeV) recorded by accidental triggers, π → μν
+    decays in flight (E_μ ≥ 0.57 E_π) and everything that kept more than half of the beam
+    momentum. This is the missing-momentum signal-box cut: p_out < 80 GeV, i.e. E_X > 80 GeV
+    [pub: arXiv:2401.01708]."""
+    return column(events, "mu_p_out") < p_max
+
+
+variable("mu_p_out", "p_out", "GeV")(lambda ev, ctx: _f64(ev, "mu_p_out"))
+variable("missing_momentum", "p_beam − p_out", "GeV")(
+    lambda ev, ctx: ctx.beam_energy - _f64(ev, "mu_p_out"))
+variable("mu_chi2_out", "χ²/ndf (outgoing)")(lambda ev, ctx: _f64(ev, "mu_chi2_out"))
+variable("n_tracks_out", "downstream tracks")(lambda ev, ctx: _f64(ev, "n_tracks_out"))
+variable("mu_theta_out", "θ_out", "mrad")(lambda ev, ctx: _f64(ev, "mu_theta_out"))
+# --- end of muon setup ----------------------------------------------------------------------

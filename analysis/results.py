@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.metadata
 import json
+import os
 import platform
 import sys
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,7 @@ from .codes import Process
 from .execution import RunResult
 from .processors.base import DATA_PROCESS
 
+GOOD_SPILLS = "good_spills"
 FILES = ("cutflow.json", "cutflow.md", "histograms.root", "histograms.json", "provenance.json")
 PACKAGES = ("na64-analysis", "coffea", "awkward", "uproot", "hist", "boost-histogram", "numpy",
             "dask", "distributed", "pydantic", "PyYAML", "mplhep", "matplotlib")
@@ -86,7 +88,7 @@ def cutflow_document(result: RunResult) -> dict[str, Any]:
     for ds in sorted(result.output):
         d = result.output[ds]
         kind = dataset_kind(d, result.metadata.get(ds))
-        blinded = bool(sel.blinding and not _is_mc(d))
+        blinded = bool(d["blinded"]) if "blinded" in d else bool(sel.blinding and not _is_mc(d))
 
         def rows(events, weighted, *, blind=blinded):
             out = []
@@ -98,6 +100,12 @@ def cutflow_document(result: RunResult) -> dict[str, Any]:
             return out
 
         cf = d["cutflow"]
+        cuts = rows(cf["events"], cf["weighted"])
+        if "bad_spills" in d:  # events of bad spills were removed before every cut
+            bs = d["bad_spills"]
+            cuts.insert(1, dict(cuts[0], name=GOOD_SPILLS))
+            cuts[0] = {"name": "all", "events": int(cf["events"][0] + bs["events"]),
+                       "weighted": _r(cf["weighted"][0] + bs["weighted"])}
         nm1 = {}
         for i, lab in enumerate(labels):
             # blinded: N−1 of a pre-box cut lies inside the box
@@ -107,22 +115,40 @@ def cutflow_document(result: RunResult) -> dict[str, Any]:
         by_process = {}
         for code in sorted(d.get("by_process", {})):
             p = d["by_process"][code]
-            by_process[process_name(int(code))] = {
-                "code": int(code), "cuts": rows(p["events"], p["weighted"], blind=False)}
+            prow = rows(p["events"], p["weighted"])
+            if "bad_spills" in d:  # per process: counted after the spill filter
+                prow.insert(1, dict(prow[0], name=GOOD_SPILLS))
+            by_process[process_name(int(code))] = {"code": int(code), "cuts": prow}
         datasets[ds] = {
             "n_on_target": float(d["n_on_target"]),
             "kind": kind,
             "entries": int(d["entries"]),
             "blinded": blinded,
-            "cuts": rows(cf["events"], cf["weighted"]),
+            "cuts": cuts,
             "nminusone": nm1,
             "by_process": by_process,
         }
+    for ds, d in datasets.items():
+        if "bad_spills" in result.output[ds]:
+            d["bad_spills"] = {"events": int(result.output[ds]["bad_spills"]["events"]),
+                               "n_on_target_removed": _r(sum(
+                                   (i.n_on_target_all or 0.0) - i.n_on_target
+                                   for i in result.inputs if i.dataset == ds))}
+    total = float(sum(v["n_on_target"] for v in datasets.values()))
+    exposure = dict(getattr(result, "exposure", None) or {}) or {
+        "requested": total, "processed": total, "reconciled": not result.shortfall}
     return {
         "selection": sel.name,
-        "n_on_target": float(sum(v["n_on_target"] for v in datasets.values())),
+        "n_on_target": total,
         "box": list(sel.box),
         "datasets": datasets,
+        "skipped_files": [{"dataset": b.dataset, "path": b.path, "reason": b.reason,
+                           "stage": b.stage, "n_on_target": b.n_on_target,
+                           "entries": b.entries}
+                          for b in getattr(result, "skipped", None) or []],
+        "exposure": {"requested": exposure.get("requested"),
+                     "processed": exposure.get("processed"),
+                     "reconciled": bool(exposure.get("reconciled", not result.shortfall))},
     }
 
 
@@ -168,7 +194,7 @@ def cutflow_markdown(doc: Mapping[str, Any], result: RunResult | None = None) ->
                 f"| {i} | `{row['name']}`{box} | {cuts_of.get(row['name'], '')} | "
                 f"{_num(row['events'])} | {_num(row['weighted'])} | "
                 f"{_pct(row['weighted'], prev) if i else ''} | {_pct(row['weighted'], total)} "
-                f"| {_num(nm1) if i else ''} |")
+                f"| {_num(nm1) if i and nm1 != '' else ''} |")
             prev = row["weighted"]
         if d["by_process"]:
             procs = list(d["by_process"])
@@ -176,7 +202,8 @@ def cutflow_markdown(doc: Mapping[str, Any], result: RunResult | None = None) ->
                       "| cut | " + " | ".join(procs) + " |",
                       "|---|" + "---:|" * len(procs)]
             for i, row in enumerate(d["cuts"]):
-                vals = [_num(d["by_process"][p]["cuts"][i]["weighted"]) for p in procs]
+                vals = [_num(next((c["weighted"] for c in d["by_process"][p]["cuts"]
+                                   if c["name"] == row["name"]), None)) for p in procs]
                 lines.append(f"| `{row['name']}` | " + " | ".join(vals) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -326,16 +353,37 @@ def provenance_document(result: RunResult, *, command_line: Sequence[str] | None
     for i in result.inputs:
         entry = {"dataset": i.dataset, "path": i.path, "size": i.size, "entries": i.entries,
                  "n_on_target": i.n_on_target, "is_mc": i.is_mc}
-        if checksums and Path(i.path).exists():
+        if checksums and getattr(i, "checksum", ""):
+            entry["xxh3_64"] = i.checksum
+        elif checksums and Path(i.path).exists():
             entry["xxh3_64"] = file_checksum(i.path)
+        if getattr(i, "n_on_target_all", None) is not None:
+            entry["n_on_target_all_spills"] = i.n_on_target_all
         inputs.append(entry)
     selection = {"name": sel.name, "file": sel.source, "sha256": sel.sha256,
                  "config": sel.to_dict(), "box": sel.box,
                  "box_region": {k: list(v) for k, v in sel.box_region().items()}}
+    src = Path(sel.source) if sel.source and not str(sel.source).startswith("<") else None
+    if src is not None and src.is_file():
+        selection["path"] = str(src.resolve())
+        selection["text"] = src.read_text(encoding="utf-8")
     return {
+        "format": 2,
+        "cwd": os.getcwd(),
         "selection": selection,
         "inputs": inputs,
+        "datasets": {ds: {"files": list(files),
+                          "metadata": dict(result.metadata.get(ds) or {})}
+                     for ds, files in (getattr(result, "requested", None) or {
+                         i.dataset: [j.path for j in result.inputs if j.dataset == i.dataset]
+                         for i in result.inputs}).items()},
         "execution": dict(result.settings),
+        "bad_spills": [list(p) for p in getattr(result, "bad_spills", None) or []],
+        "skipped_files": [dict(b.to_dict(), xxh3_64=file_checksum(b.path)
+                               if checksums and Path(b.path).is_file() else None)
+                          for b in getattr(result, "skipped", None) or []],
+        "exposure": dict(getattr(result, "exposure", None) or {}),
+        "chunks": dict(getattr(result, "chunks", None) or {}),
         "shortfall": list(result.shortfall),
         "versions": package_versions(),
         "command_line": list(command_line if command_line is not None else sys.argv),
@@ -367,6 +415,129 @@ def write_results(result: RunResult, out_dir: str | Path, *,
     return paths
 
 
+class ExposureError(ValueError):
+    """A result's particles on target do not reconcile with what was requested."""
+
+
+def check_exposure(results_dir: str | Path, allow_partial: bool = False) -> dict[str, Any]:
+    """Check that a results directory's exposure is complete; return ``cutflow.json``'s
+    ``exposure`` (with ``skipped_files``). Raises :class:`ExposureError` naming the
+    skipped files and the missing particles on target unless ``allow_partial``."""
+    path = Path(results_dir) / "cutflow.json"
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise ExposureError(f"{path}: cannot read the cut flow ({exc}); is {results_dir} a "
+                            "`na64 run` output directory?") from None
+    except ValueError as exc:
+        raise ExposureError(f"{path}: not valid JSON ({exc})") from None
+    exp = doc.get("exposure")
+    if not isinstance(exp, dict) or "reconciled" not in exp:
+        raise ExposureError(f"{path}: no 'exposure' record (written by an older `na64 run`); "
+                            "re-run the processing step")
+    skipped = doc.get("skipped_files") or []
+    info = dict(exp, skipped_files=skipped)
+    if exp["reconciled"] or allow_partial:
+        return info
+    req, got = exp.get("requested"), exp.get("processed")
+    lines = [f"{path}: exposure is not reconciled: processed {got:.6g} particles on target"
+             + (f" of {req:.6g} requested" if req is not None else
+                " (the requested total is unknown: a skipped file was unreadable)")]
+    lines += [f"  skipped {s['path']} (dataset {s['dataset']}): {s['reason']}" for s in skipped]
+    lines.append("fix the inputs and re-run, or pass --allow-partial to use the partial "
+                 "exposure (normalised to what was processed)")
+    raise ExposureError("\n".join(lines))
+
+
+class RerunError(ValueError):
+    """A provenance record cannot be re-run as it stands (changed input, missing key...)."""
+
+
+def rerun(provenance: str | Path, out_dir: str | Path, *, executor: str | None = None,
+          workers: int | None = None, scheduler: str | None = None, progress: bool = True,
+          checkpoint: str | Path | None = None):
+    """Re-run the processing recorded in ``provenance`` (a ``provenance.json``) and write
+    the results to ``out_dir``; return ``(RunResult, paths)``.
+
+    Uses the selection *content* stored in the record (checked against its sha256), the
+    same input files (each refused if its xxh3_64 checksum changed), datasets and their
+    metadata, bad spills, chunk size, schema, validation and bad-file policy. The executor
+    may be overridden (results do not depend on it); a recorded batch cluster or scheduler
+    address is not reused (a local executor runs instead unless ``scheduler`` is given).
+    """
+    import yaml
+
+    from .execution import run
+    from .processors import processor_for
+    from .selection import Selection
+
+    provenance = Path(provenance)
+    try:
+        prov = json.loads(provenance.read_text())
+    except (OSError, ValueError) as exc:
+        raise RerunError(f"{provenance}: cannot read the provenance record ({exc})") from None
+    for key in ("selection", "inputs", "execution", "datasets"):
+        if key not in prov:
+            raise RerunError(f"{provenance}: no '{key}' in the record (written by an older "
+                             "`na64 run`?); it cannot be re-run from the record alone")
+    psel = prov["selection"]
+    if psel.get("text") is not None:
+        data = yaml.safe_load(psel["text"])
+        sel = Selection.from_dict(data, source=psel.get("file") or "<provenance>",
+                                  text=psel["text"])
+    else:
+        sel = Selection.from_dict(psel["config"], source=psel.get("file") or "<provenance>")
+    if psel.get("text") is not None and sel.sha256 != psel.get("sha256"):
+        raise RerunError(f"{provenance}: the stored selection text does not match its "
+                         f"recorded sha256; the record was edited")
+    if sel.to_dict() != psel.get("config"):
+        raise RerunError(f"{provenance}: the stored selection resolves to a different "
+                         "configuration than recorded (cut defaults changed in the code?)")
+    ex = prov["execution"]
+    proc = processor_for(sel)
+    if ex.get("processor") and type(proc).__name__ != ex["processor"]:
+        raise RerunError(f"{provenance}: the run used processor {ex['processor']}, the "
+                         f"selection now maps to {type(proc).__name__}; re-run it from Python "
+                         "with processor_instance=")
+    base = Path(prov.get("cwd") or ".")
+
+    def where(p: str) -> str:  # relative paths: as given, else against the recorded cwd
+        return p if Path(p).exists() or Path(p).is_absolute() else str(base / p)
+
+    problems = []
+    checks = [(where(i["path"]), i.get("xxh3_64")) for i in prov["inputs"]]
+    checks += [(where(s["path"]), s.get("xxh3_64")) for s in prov.get("skipped_files", [])
+               if s.get("xxh3_64")]
+    for path, digest in checks:
+        if not Path(path).is_file():
+            problems.append(f"{path}: input file is missing")
+        elif digest and file_checksum(path) != digest:
+            problems.append(f"{path}: checksum is now {file_checksum(path)}, the run "
+                            f"recorded {digest}; the file changed since the run: restore it")
+        elif not digest:
+            problems.append(f"{path}: no checksum recorded; cannot prove it is unchanged")
+    if problems:
+        raise RerunError(f"{provenance}: refusing to re-run:\n  " + "\n  ".join(problems))
+    fileset: dict[str, Any] = {}
+    for ds, d in prov["datasets"].items():
+        files = {where(p): "events" for p in d["files"]}
+        fileset[ds] = {"files": files, "metadata": d["metadata"]} if d.get("metadata") \
+            else list(files)
+    rec_exec = ex.get("executor", "futures")
+    cluster = ex.get("cluster") if (ex.get("cluster") or "").startswith("local") else None
+    result = run(
+        sel, fileset, executor=executor or rec_exec, workers=workers or ex.get("workers"),
+        chunksize=int(ex.get("chunksize", 100_000)), maxchunks=ex.get("maxchunks"),
+        scheduler=scheduler, cluster=None if scheduler or executor else cluster,
+        schema={"BaseSchema": "base", "NA64Schema": "na64"}.get(ex.get("schema"), "auto"), progress=progress,
+        skip_bad_files=bool(ex.get("skip_bad_files", ex.get("skipbadfiles", False))),
+        bad_spills=[tuple(p) for p in prov.get("bad_spills", [])] or None,
+        validate=bool(ex.get("validate", True)), checkpoint=checkpoint)
+    paths = write_results(result, out_dir,
+                          command_line=["na64", "rerun", str(provenance), "--out", str(out_dir)])
+    return result, paths
+
+
 def load_results(out_dir: str | Path) -> dict[str, Any]:
     """``{"cutflow", "provenance", "histograms": {dataset: {name: hist.Hist}}}``."""
     out = Path(out_dir)
@@ -378,6 +549,6 @@ def load_results(out_dir: str | Path) -> dict[str, Any]:
     return {"cutflow": cutflow, "provenance": prov, "histograms": hists}
 
 
-__all__ = ["FILES", "cutflow_document", "cutflow_markdown", "file_checksum", "hist_from_dict",
+__all__ = ["ExposureError", "FILES", "RerunError", "rerun", "check_exposure", "cutflow_document", "cutflow_markdown", "file_checksum", "hist_from_dict",
            "hist_to_dict", "histograms_document", "load_results", "process_name",
            "provenance_document", "sort_categories", "write_histograms_root", "write_results"]

@@ -89,11 +89,14 @@ def read_runinfo(filename: str, fileuuid: str = "") -> FileInfo:
     )
 
 
-def make_hist(spec: HistogramSpec) -> hist.Hist:
-    """An empty histogram for ``spec`` (identical axes in every chunk, so it merges)."""
+def make_hist(spec: HistogramSpec, processes=()) -> hist.Hist:
+    """An empty histogram for ``spec`` (identical axes in every chunk, so it merges).
+
+    ``processes``: initial categories of the (growing) ``process`` axis, in order (the
+    processor passes the processes present in the chunk, sorted)."""
     axes = [
         hist.axis.StrCategory(spec.stage_names, name="stage", label="stage", overflow=False),
-        hist.axis.IntCategory([], growth=True, name="process",
+        hist.axis.IntCategory(list(processes), growth=True, name="process",
                               label="mc_process (-1: data)"),
     ]
     for ax in spec.axes:
@@ -112,19 +115,23 @@ def _after(per_depth: np.ndarray) -> np.ndarray:
     return np.flip(np.cumsum(np.flip(per_depth, axis=-1), axis=-1), axis=-1)
 
 
-class _StageMasks:
-    """Stage name → event mask, built on demand (``all``, a cut label, ``nm1_<label>``)."""
+def _unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for int64 codes; a bincount instead of a
+    sort when the codes are small non-negative integers (``mc_process``), same result."""
+    if len(values) and 0 <= values.min() and values.max() < 65536:
+        present = np.bincount(values) > 0
+        codes = np.flatnonzero(present).astype(values.dtype)
+        lut = np.cumsum(present, dtype=np.intp) - 1
+        return codes, lut[values]
+    codes, inv = np.unique(values, return_inverse=True)
+    return codes, inv.reshape(-1)
 
-    def __init__(self, everything, depth, labels, nm1):
-        self.everything, self.depth, self.nm1 = everything, depth, nm1
-        self.index = {lab: i for i, lab in enumerate(labels)}
 
-    def __getitem__(self, stage: str) -> np.ndarray:
-        if stage == STAGE_ALL:
-            return self.everything
-        if stage.startswith(NM1_PREFIX) and stage[len(NM1_PREFIX):] in self.index:
-            return self.nm1[self.index[stage[len(NM1_PREFIX):]]]
-        return self.depth > self.index[stage]
+def _present(inv: np.ndarray, m: int) -> set[int]:
+    """Which of the values 0..m-1 occur in ``inv``."""
+    if m == 1:
+        return {0} if len(inv) else set()
+    return set(np.flatnonzero(np.bincount(inv, minlength=m)).tolist())
 
 
 def _count(masks: np.ndarray) -> np.ndarray:
@@ -135,6 +142,16 @@ def _count(masks: np.ndarray) -> np.ndarray:
 def _wsum(masks: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Sum of weights of passing events, per row."""
     return np.array([np.dot(m, w) for m in masks], dtype=np.float64)
+
+
+def _blind(meta) -> bool | None:
+    """Whether a chunk's dataset is data for blinding: fileset metadata `blind`, or the
+    manifest kind `data`/`pseudo-data` (pseudo-data stands in for data and is blinded
+    although its runinfo.is_mc is true). None: unknown, decided from runinfo.is_mc."""
+    if meta.get("blind") is not None:
+        return bool(meta["blind"])
+    kind = meta.get("kind")
+    return None if kind is None else kind in ("data", "pseudo-data")
 
 
 class SelectionProcessor(processor.ProcessorABC):
@@ -193,7 +210,7 @@ class SelectionProcessor(processor.ProcessorABC):
         info = read_runinfo(filename, str(meta.get("fileuuid", "")))
         self.check_file(info)
         try:
-            out = self.summarize(events, info)
+            out = self.summarize(events, info, blind=_blind(meta))
         except ProcessingError:
             raise
         except Exception as exc:
@@ -204,10 +221,17 @@ class SelectionProcessor(processor.ProcessorABC):
         out["entries"] = len(events)
         out["files"] = {filename: {"entries": len(events), "n_on_target": n_on_target}}
         out["kind"] = {"mc" if info.is_mc else "data": 1}
+        blind = _blind(meta)
+        out["blinded"] = int(bool(self.selection.blinding
+                                  and (not info.is_mc if blind is None else blind)))
         return {dataset: out}
 
-    def summarize(self, events, info: FileInfo) -> dict:
-        """Cut flow, N−1, per-process cut flow and histograms of one chunk."""
+    def summarize(self, events, info: FileInfo, blind: bool | None = None) -> dict:
+        """Cut flow, N−1, per-process cut flow and histograms of one chunk.
+
+        ``blind``: the dataset is data (or pseudo-data standing in for data) whose signal box
+        stays hidden; None → decide from ``runinfo.is_mc``.
+        """
         sel = self.selection
         ctx = self.context(info)
         n = len(events)
@@ -215,25 +239,35 @@ class SelectionProcessor(processor.ProcessorABC):
         w = self.weights(events, info)
         labels = sel.labels
         k = len(labels)
-        packed = sel.packed(events, ctx)
+        # one boolean mask per cut, each evaluated once (shared quantities are memoised in
+        # EventColumns); every stage below is derived from two small integer arrays
+        masks = list(sel.evaluate(events, ctx).values())
         everything = np.ones(n, dtype=bool)
 
         # depth[j] = number of leading cuts event j passes: "after cut i" is depth >= i, so
         # every cumulative count is a reversed cumulative sum of one bincount
         depth = np.zeros(n, dtype=np.int64)
         alive = everything.copy()
-        for i in range(k):
-            alive &= packed.all(labels[i])
+        nfail = np.zeros(n, dtype=np.uint8)  # cuts failed (k <= 64)
+        for m in masks:
+            alive &= m
             depth += alive
+            nfail += ~m
+        # N−1 of cut i: every other cut passes, i.e. no cut failed, or only cut i
+        none_failed = nfail == 0
+        one_failed = nfail == 1
         nm1 = np.empty((k, n), dtype=bool)
-        for i in range(k):
-            others = labels[:i] + labels[i + 1:]
-            nm1[i] = packed.all(*others) if others else everything
+        for i, m in enumerate(masks):
+            np.greater(one_failed, m, out=nm1[i])  # one failure and it is cut i
+            nm1[i] |= none_failed
 
-        blinded = sel.blinding and not info.is_mc
+        blinded = sel.blinding and (not info.is_mc if blind is None else bool(blind))
         visible = everything
         if blinded:
-            visible = ~packed.all(*sel.box)
+            inside = everything.copy()
+            for b in sel.box:
+                inside &= masks[labels.index(b)]
+            visible = ~inside
             nm1 &= visible
         cf_events = _after(np.bincount(depth, minlength=k + 1)).astype(np.int64)
         cf_weighted = _after(np.bincount(depth, weights=w, minlength=k + 1))
@@ -242,55 +276,124 @@ class SelectionProcessor(processor.ProcessorABC):
             cf_events[first_box:] = 0
             cf_weighted[first_box:] = 0.0
 
+        # unit weights (data, unweighted MC): Σw is the count, exactly — and np.dot goes to
+        # BLAS, which may start threads (slow on a shared or oversubscribed machine)
+        unit = bool(np.all(w == 1.0))
+        nm1_events = _count(nm1)
         out = {
             "cutflow": {"events": cf_events, "weighted": cf_weighted},
-            "nminusone": {"events": _count(nm1), "weighted": _wsum(nm1, w)},
+            "nminusone": {"events": nm1_events,
+                          "weighted": nm1_events.astype(np.float64) if unit else _wsum(nm1, w)},
             "by_process": {},
         }
         if info.is_mc:
             proc = column(events, "mc_process").astype(np.int64)
-            codes, inv = np.unique(proc, return_inverse=True)
-            key = inv.reshape(-1) * (k + 1) + depth
+            codes, inv = _unique_inverse(proc)
+            key = inv * (k + 1) + depth
             m = len(codes)
             ev = _after(np.bincount(key, minlength=m * (k + 1)).reshape(m, k + 1))
             wt = _after(np.bincount(key, weights=w, minlength=m * (k + 1)).reshape(m, k + 1))
             out["by_process"] = {int(c): {"events": ev[j].astype(np.int64), "weighted": wt[j]}
                                  for j, c in enumerate(codes)}
         else:
-            proc = np.full(n, DATA_PROCESS, dtype=np.int64)
+            codes = np.array([DATA_PROCESS], dtype=np.int64)
+            inv = np.zeros(n, dtype=np.intp)
 
-        stage_mask = _StageMasks(everything, depth, labels, nm1)
-        values: dict[str, np.ndarray] = {}
-        picked: dict[str, tuple] = {}  # stage -> (indices, process, weight), shared by hists
-        hists = {}
-        for spec in sel.histograms:
-            h = make_hist(spec)
-            for ax in spec.axes:
-                if ax.variable not in values:
-                    values[ax.variable] = VARIABLES[ax.variable](events, ctx)
-            for stage in spec.stage_names:
-                if stage not in picked:
-                    mask = stage_mask[stage] if visible is everything \
-                        else stage_mask[stage] & visible
-                    idx = np.flatnonzero(mask)
-                    picked[stage] = (idx, proc[idx], w[idx])
-                idx, p, wm = picked[stage]
-                if len(idx) == 0:
-                    continue
-                fill = {}
-                mult = 1
-                for ax in spec.axes:
-                    v = values[ax.variable].take(idx, axis=0)
-                    if v.ndim == 2:
-                        mult = v.shape[1]
-                        v = v.reshape(-1)
-                    fill[ax.variable] = v
-                if mult > 1:
-                    p, wm = np.repeat(p, mult), np.repeat(wm, mult)
-                h.fill(stage=stage, process=p, weight=wm, **fill)
-            hists[spec.name] = h
-        out["histograms"] = hists
+        index = {lab: i for i, lab in enumerate(labels)}
+
+        def stage_mask(stage: str) -> np.ndarray | None:  # None: every event
+            if stage == STAGE_ALL:
+                mask = None
+            elif stage.startswith(NM1_PREFIX) and stage[len(NM1_PREFIX):] in index:
+                return nm1[index[stage[len(NM1_PREFIX):]]]  # already & visible
+            else:
+                mask = depth > index[stage]
+            if blinded:
+                mask = visible if mask is None else mask & visible
+            return mask
+
+        out["histograms"] = self._histograms(events, ctx, n, w, unit, codes, inv, stage_mask)
         return out
+
+    def _histograms(self, events, ctx: Context, n: int, w: np.ndarray, unit: bool,
+                    codes: np.ndarray, inv: np.ndarray, stage_mask) -> dict[str, hist.Hist]:
+        """Fill the selection's histograms with numpy: every variable is computed once per
+        chunk and binned once per binning (the axes' own ``index``, so edges, NaN and flow
+        bins are boost-histogram's), then each (histogram, stage) is one ``np.bincount`` of
+        weights and one of squared weights added into the Weight storage. Bin sums are
+        accumulated in event order exactly as ``Hist.fill`` does, so the histograms are
+        bit-identical to filling them. The process axis holds the processes present, sorted
+        (what ``results.sort_categories`` makes of a filled histogram; independent of the
+        chunking)."""
+        m = len(codes)  # unit weights: Σw = Σw² = count, exactly
+        w2 = None if unit else w * w
+        values: dict[str, np.ndarray] = {}
+        bins: dict[tuple, np.ndarray] = {}
+        stages: dict[str, tuple] = {}  # stage -> (indices or None, entries, processes seen)
+        positions: dict[tuple, np.ndarray] = {}  # process order -> axis position per event
+        hists = {}
+        for spec in self.selection.histograms:
+            for stage in spec.stage_names:
+                if stage not in stages:
+                    mask = stage_mask(stage)
+                    if mask is None:
+                        stages[stage] = (None, n, _present(inv, m))
+                    else:
+                        idx = np.flatnonzero(mask)
+                        stages[stage] = (idx, len(idx), _present(inv[idx], m))
+            order = sorted(set().union(*(stages[st][2] for st in spec.stage_names
+                                         if stages[st][1])))
+            h = make_hist(spec, processes=codes[order].tolist())
+            hists[spec.name] = h
+            if not order:
+                continue
+            flat = None  # (n,) or (n, k): bin of each value in the flow view, process included
+            nbins = 1
+            for a, ax in enumerate(spec.axes):
+                axis = h.axes[2 + a]
+                bkey = (ax.variable, ax.bins, ax.start, ax.stop,
+                        None if ax.edges is None else tuple(ax.edges))
+                if bkey not in bins:
+                    if ax.variable not in values:
+                        values[ax.variable] = VARIABLES[ax.variable](events, ctx)
+                    v = values[ax.variable]
+                    bins[bkey] = (np.asarray(axis.index(v.reshape(-1)), dtype=np.intp)
+                                  .reshape(v.shape) + 1)  # +1: underflow is flow bin 0
+                b = bins[bkey]
+                size = axis.extent
+                flat = b if flat is None else flat * size + b
+                nbins *= size
+            n_proc = len(order)
+            if m > 1:  # process position on the axis, times the bins per process
+                okey = tuple(order)
+                if okey not in positions:
+                    lut = np.zeros(m, dtype=np.intp)
+                    lut[order] = np.arange(n_proc, dtype=np.intp)
+                    positions[okey] = lut[inv]
+                pbase = positions[okey] * nbins
+                flat = flat + (pbase[:, None] if flat.ndim == 2 else pbase)
+            mult = flat.shape[1] if flat.ndim == 2 else 1
+            block = n_proc * nbins  # one stage
+            sumw = np.zeros((len(spec.stage_names), block), dtype=np.float64)
+            sumw2 = sumw if unit else np.zeros_like(sumw)
+            for s, stage in enumerate(spec.stage_names):
+                idx, entries, _ = stages[stage]
+                if not entries:
+                    continue
+                key = (flat if idx is None else flat[idx]).reshape(-1)
+                if unit:
+                    sumw[s] += np.bincount(key, minlength=block)
+                    continue
+                ws = w if idx is None else w[idx]
+                ws2 = w2 if idx is None else w2[idx]
+                if mult > 1:
+                    ws, ws2 = np.repeat(ws, mult), np.repeat(ws2, mult)
+                sumw[s] += np.bincount(key, weights=ws, minlength=block)
+                sumw2[s] += np.bincount(key, weights=ws2, minlength=block)
+            view = h.view(flow=True)
+            view["value"] += sumw.reshape(view.shape)
+            view["variance"] += sumw2.reshape(view.shape)
+        return hists
 
     def postprocess(self, accumulator):
         return accumulator
