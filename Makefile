@@ -49,8 +49,9 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]" || echo "ROOT wheel unavailable: RDataFrame peer skipped"
 	$(BIN)/python benchmarks/run_all.py
 
+# the study notebooks (docs/notebooks.md); NA64_SCHEDULER=tcp://host:port processes on dask
 notebooks: samples
-	$(BIN)/python -m pytest --nbmake notebooks
+	$(BIN)/python -m pytest --nbmake --nbmake-timeout=600 notebooks
 
 # a local dask scheduler + $(JOBS) worker processes for notebooks and `na64 run --scheduler`;
 # Ctrl-C stops both. Override the port with `make cluster PORT=8790`.

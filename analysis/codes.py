@@ -69,12 +69,13 @@ class Process(enum.IntEnum):
     DIMUON = 7  # e- N -> e- N gamma, gamma -> mu+ mu- in the ECAL (two MIPs per HCAL module)
     DECAY_IN_FLIGHT = 8  # beam K- -> e- nu pi0 between the magnets and the ECAL (no SR)
     PILEUP = 9  # in-time beam hadron + out-of-time beam electron in the readout window
-    # Muon setup (NA64mu) backgrounds
-    MU_MOMENTUM_TAIL = 20  # mis-reconstructed outgoing momentum
-    MU_KAON_DECAY = 21  # K/pi decays in flight upstream
-    MU_HADRON_PUNCH = 22  # hadron contamination / punch-through
-    MU_NUCLEAR = 23  # muon-nuclear interaction with energy in calorimeters
-    MU_ORDINARY = 24  # ordinary scattered muon
+    # Muon setup (NA64mu, 160 GeV mu): rates per MOT, responses and the cut meant for each
+    # in analysis/simulation/muon.py and docs/na64mu.md (CLI names in quotes)
+    MU_MOMENTUM_TAIL = 20  # "momentum-tail": accidental trigger + MS2 p_out mis-reconstruction tail
+    MU_KAON_DECAY = 21  # "decay-in-flight": K/pi -> mu nu between MS1 and the ECAL
+    MU_HADRON_PUNCH = 22  # "hadron-punch": beam hadron interacting; leading hadron / punch-through
+    MU_NUCLEAR = 23  # "target-interaction": mu brems, e+e- pair or photonuclear loss in the ECAL
+    MU_ORDINARY = 24  # "ordinary": beam muon crossing as a MIP (calibration trigger only)
     # Hadron setup (NA64h) backgrounds
     H_HADRON_SHOWER = 40
     H_CHARGE_EXCHANGE_VISIBLE = 41

@@ -280,6 +280,14 @@ def _all_rows(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _rdf_sum(expr: str) -> str:
+    """C++ sum of an RVec in double (``Sum`` of an RVec<float> adds in float and flips events
+    at thresholds against the float64 numpy sums)."""
+    if expr.isidentifier():
+        return f"std::accumulate({expr}.begin(), {expr}.end(), 0.)"
+    return f"[](const ROOT::RVecF &v) {{ return std::accumulate(v.begin(), v.end(), 0.); }}{expr}"
+
+
 def _in_window(t: np.ndarray, mean: float, sigma: float, n_sigma: float) -> np.ndarray:
     return np.abs(np.asarray(t, dtype=np.float64) - mean) <= n_sigma * sigma
 
@@ -498,14 +506,15 @@ def _ecal_shower_rdf(p):
     # RDataFrame flattens float[6][6] to 36 values, index ix*6+iy
     c = ECAL_CENTER[0] * 6 + ECAL_CENTER[1]
     cells = "(ecal_pre + ecal_main)"
+    total = _rdf_sum(cells)
     parts = []
     if p["max_in_center"]:
         parts.append(f"ArgMax{cells} == {c}")
     if p["min_center_fraction"] is not None:
-        parts.append(f"{cells}[{c}] >= {p['min_center_fraction']!r} * Sum{cells}")
+        parts.append(f"{cells}[{c}] >= {p['min_center_fraction']!r} * {total}")
     if p["max_outer_fraction"] is not None:
         inner = " + ".join(f"{cells}[{ix * 6 + iy}]" for ix in range(2, 5) for iy in range(2, 5))
-        parts.append(f"Sum{cells} - ({inner}) <= {p['max_outer_fraction']!r} * Sum{cells}")
+        parts.append(f"{total} - ({inner}) <= {p['max_outer_fraction']!r} * {total}")
     return " && ".join(parts)
 
 
@@ -544,7 +553,7 @@ class PreshowerParams(CutParams):
 
 
 @cut("ecal_preshower_min", PreshowerParams,
-     rdf=lambda p: f"Sum(ecal_pre) > {p['e_min']!r}")
+     rdf=lambda p: f"{_rdf_sum('ecal_pre')} > {p['e_min']!r}")
 def ecal_preshower_min(events, *, e_min: float) -> np.ndarray:
     """Rejects events with a preshower energy at or below ``e_min`` GeV: an electron starts
     its shower in the first radiation lengths (the preshower) while beam hadrons and muons
@@ -563,7 +572,8 @@ def _ecal_energy(events) -> np.ndarray:
 
 
 @cut("missing_energy", MissingEnergyParams,
-     rdf=lambda p: f"{p['beam_energy']!r} - (Sum(ecal_pre) + Sum(ecal_main)) > {p['threshold']!r}",
+     rdf=lambda p: f"{p['beam_energy']!r} - ({_rdf_sum('ecal_pre')} + "
+                   f"{_rdf_sum('ecal_main')}) > {p['threshold']!r}",
      box=lambda p: {"ecal_energy": (None, p["beam_energy"] - p["threshold"]),
                     "missing_energy": (p["threshold"], None)})
 def missing_energy(events, *, threshold: float, beam_energy: float) -> np.ndarray:
@@ -615,7 +625,9 @@ def _hcal_modules(events) -> np.ndarray:
 
 def _hcal_rdf(p):
     # RDataFrame flattens float[4][3][3]: module m is entries 9m..9m+8
-    mods = [" + ".join(f"hcal_e[{9 * m + i}]" for i in range(9)) for m in p["modules"]]
+    # sums in double, like the numpy version (a float32 sum flips events at the threshold)
+    mods = ["0. + " + " + ".join(f"hcal_e[{9 * m + i}]" for i in range(9))
+            for m in p["modules"]]
     parts = [f"({' + '.join(mods)}) < {p['total_max']!r}"]
     if p["module_max"] is not None:
         parts += [f"({m}) < {p['module_max']!r}" for m in mods]
@@ -673,7 +685,8 @@ class VhcalParams(CutParams):
 
 
 @cut("vhcal_veto", VhcalParams, requires=("vhcal",),
-     rdf=lambda p: f"Max(vhcal_e) < {p['cell_max']!r} && Sum(vhcal_e) < {p['total_max']!r}")
+     rdf=lambda p: f"Max(vhcal_e) < {p['cell_max']!r} && "
+                   f"{_rdf_sum('vhcal_e')} < {p['total_max']!r}")
 def vhcal_veto(events, *, cell_max: float, total_max: float) -> np.ndarray:
     """Rejects events with any VHCAL cell at or above ``cell_max`` GeV or a VHCAL sum at or
     above ``total_max``: interactions upstream of the ECAL producing large-angle hadrons

@@ -251,9 +251,11 @@ def set_efficiency_provider(func: Callable | None) -> None:
     _EFFICIENCY_PROVIDER = func
 
 
-def efficiency_from_selection(selection, setup: str, masses, threshold=None) -> Efficiency:
+def efficiency_from_selection(selection, setup: str, masses, threshold=None,
+                              model: str | None = None) -> Efficiency:
     """Signal efficiency of ``selection`` (a selection YAML or object) from simulated signal
-    samples of ``setup`` at ``masses``.
+    samples of ``setup`` at ``masses`` (``model``: the signal model, used by the muon setup,
+    whose p_out acceptance depends on the E_X spectrum).
 
     Not available yet: it needs signal samples processed with the selection.  A provider can
     be registered with :func:`set_efficiency_provider`.
@@ -268,6 +270,10 @@ def efficiency_from_selection(selection, setup: str, masses, threshold=None) -> 
         from .simulation.hadron_limits import hadron_efficiency  # (default na64h_eta.yaml)
 
         return hadron_efficiency(selection, masses)
+    if setup == "muon":  # NA64μ: simulate μN → μNX and apply the selection (default na64mu_2022.yaml)
+        from .simulation.muon_limits import muon_efficiency
+
+        return muon_efficiency(selection, masses, model or "zprime")
     raise NotImplementedError(
         "the signal efficiency of a selection needs signal samples processed with it (not "
         "available yet): pass --efficiency E (a number or a CSV with columns mass,efficiency)")
@@ -1082,7 +1088,7 @@ def projection_table(
     if efficiency is None:
         efficiency = efficiency_from_selection(selection, setup,
                                                default_masses(sm) if masses is None else masses,
-                                               threshold=threshold)
+                                               threshold=threshold, model=model)
         notes.append(f"efficiency from the signal simulation through selection "
                      f"{selection or 'built-in (nearest threshold)'}")
     elif selection is not None:

@@ -207,14 +207,29 @@ def _plane(hists: dict, dataset: str, spec: BackgroundSpec) -> Plane:
     return Plane.from_hist(h2)
 
 
-def _box(selection_path: str) -> SignalBox:
+def _plane_variables(selection_path: str, histogram: str | None) -> tuple[str, str]:
+    """The (x, y) variables of the background plane: the 2D histogram ``histogram`` of the
+    selection — (E_ECAL, E_HCAL) for the missing-energy setups, (p_out, E_ECAL) for the muon
+    setup — or (ecal_energy, hcal_energy) when not given."""
+    if histogram is not None:
+        for h in load_selection(selection_path).histograms:
+            if h.name == histogram and h.y is not None:
+                return h.x.variable, h.y.variable
+    return "ecal_energy", "hcal_energy"
+
+
+def _box(selection_path: str, histogram: str | None = None) -> SignalBox:
+    """The box as upper bounds on the plane's x and y variables (``SignalBox.ecal_max`` is
+    the x bound, ``hcal_max`` the y bound). The missing-energy (or missing-momentum)
+    threshold is E_beam − x bound for E_ECAL and for p_out alike."""
     sel = load_selection(selection_path)
     region = sel.box_region()
-    ecal_hi = region.get("ecal_energy", (None, None))[1]
-    hcal_hi = region.get("hcal_energy", (None, None))[1]
+    xv, yv = _plane_variables(selection_path, histogram)
+    ecal_hi = region.get(xv, (None, None))[1]
+    hcal_hi = region.get(yv, (None, None))[1]
     if ecal_hi is None or hcal_hi is None:
-        raise ConfigError(f"{selection_path}: the signal box must bound ecal_energy and "
-                          f"hcal_energy for the (E_ECAL, E_HCAL) background estimate; got {region}")
+        raise ConfigError(f"{selection_path}: the signal box must bound {xv} and {yv} for the "
+                          f"({xv}, {yv}) background estimate; got {region}")
     return SignalBox(float(ecal_hi), float(hcal_hi))
 
 
@@ -229,7 +244,7 @@ def estimate_background(out: Path) -> dict:
     cut = res["cutflow"]["datasets"]
     hists = res["histograms"]
     spec = cfg.background
-    box = _box(cfg.selection)
+    box = _box(cfg.selection, spec.histogram)
     data = state["datasets"]["data"]
     n_data = sum(cut[d]["n_on_target"] for d in data)
     bkgs = state["datasets"]["backgrounds"]
@@ -244,7 +259,9 @@ def estimate_background(out: Path) -> dict:
         mc_sum = p if mc_sum is None else mc_sum + p
 
     dd = spec.data_driven
-    out_doc: dict = {"box": {"ecal_max": box.ecal_max, "hcal_max": box.hcal_max},
+    xv, yv = _plane_variables(cfg.selection, spec.histogram)
+    out_doc: dict = {"box": {"ecal_max": box.ecal_max, "hcal_max": box.hcal_max,
+                             "x": xv, "y": yv},
                      "plane": {"histogram": spec.histogram, "stage": spec.stage},
                      "n_on_target_data": n_data, "simulation": sim.to_dict()}
     data_plane = None
@@ -284,6 +301,9 @@ def _sideband_count(plane: Plane, box: SignalBox, dd: DataDrivenSpec) -> float:
     return plane.region(tuple(dd.sideband), (plane.hcal_edges[0], box.hcal_max))[0]
 
 
+_NAMES = {"ecal_energy": "E_ECAL", "hcal_energy": "E_HCAL", "mu_p_out": "p_out"}
+
+
 def _background_md(doc: dict) -> str:
     def row(name, d):
         unc = d.get("total_unc")
@@ -291,7 +311,8 @@ def _background_md(doc: dict) -> str:
         return f"| {name} | {d['value']:.3g} | {unc_s} | {d['how']} |"
 
     lines = ["# Background in the signal box", "",
-             f"Box: E_ECAL < {doc['box']['ecal_max']:g} GeV, E_HCAL < "
+             f"Box: {_NAMES.get(doc['box'].get('x'), 'E_ECAL')} < {doc['box']['ecal_max']:g} "
+             f"GeV, {_NAMES.get(doc['box'].get('y'), 'E_HCAL')} < "
              f"{doc['box']['hcal_max']:g} GeV; exposure {doc['n_on_target_data']:.4g} "
              "particles on target.", "",
              "| estimate | events | uncertainty | how |", "|---|---:|---:|---|",
@@ -361,7 +382,7 @@ def set_limits(out: Path, *, allow_partial: bool = False) -> dict:
     cut = load_results(out / "run")["cutflow"]["datasets"]
     n_data = sum(cut[d]["n_on_target"] for d in state["datasets"]["data"])
     sel = load_selection(cfg.selection)
-    threshold = sel.beam_energy - _box(cfg.selection).ecal_max
+    threshold = sel.beam_energy - _box(cfg.selection, cfg.background.histogram).ecal_max
     lim = cfg.limits
     model = SignalModel(model=cfg.model, setup=cfg.setup, energy=sel.beam_energy,
                         threshold=threshold, generation_threshold=cfg.signal_min_energy)
@@ -377,8 +398,13 @@ def set_limits(out: Path, *, allow_partial: bool = False) -> dict:
     paths = write_limits(table, out / "limits")
     from .exclusion import plot_limits
 
+    band = None
+    if cfg.setup == "muon" and cfg.model == "zprime":  # the (g−2)_μ region (docs/na64mu.md)
+        from .simulation.muon_limits import gm2_band
+
+        band = gm2_band()
     plot_limits(paths["limits.json"] if "limits.json" in paths else out / "limits/limits.json",
-                out / "limits" / "plots")
+                out / "limits" / "plots", band=band)
     return json.loads((out / "limits" / "limits.json").read_text())
 
 
@@ -447,6 +473,7 @@ def unblind(out: Path, *, progress: bool = False) -> dict:
 
     branches = sorted(sel.branches) if hasattr(sel, "branches") else None
     candidates = []
+    flow: dict[str, int] = {}
     for inp in files:
         path = inp["path"]
         if "xxh3_64" in inp and file_checksum(path) != inp["xxh3_64"]:
@@ -460,7 +487,11 @@ def unblind(out: Path, *, progress: bool = False) -> dict:
             for chunk in tree.iterate(branches, library="ak", step_size="100 MB"):
                 arrays = _columns(chunk)
                 masks = sel.evaluate(arrays, ctx)
-                keep = np.logical_and.reduce([masks[c] for c in sel.labels])
+                alive = np.ones(len(arrays["run"]), dtype=bool)
+                for label in sel.labels:  # the cumulative cut flow, box cuts included
+                    alive &= masks[label]
+                    flow[label] = flow.get(label, 0) + int(alive.sum())
+                keep = alive
                 if not keep.any():
                     continue
                 idx = np.flatnonzero(keep)
@@ -472,7 +503,7 @@ def unblind(out: Path, *, progress: bool = False) -> dict:
                                        "event": int(arrays["event"][k]),
                                        "ecal_energy": float(ecal[j]),
                                        "hcal_energy": float(hcal[j])})
-    doc = {"n_observed": len(candidates), "candidates": candidates,
+    doc = {"n_observed": len(candidates), "candidates": candidates, "cutflow": flow,
            "unblinded_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
            "selection": sel.name, "datasets": sorted(data)}
     _write_json(doc, out / "unblinding.json")
@@ -521,8 +552,11 @@ def write_summary(out: Path) -> Path:
                      f"expected {n['expected']:.1f} ± {n['expected_mc_stat']:.1f} (MC stat); "
                      f"ratio {n['ratio']:.3f} ± {n['ratio_unc']:.3f}.")
     lines += ["", "## Cut flow (data)", "", "| cut | events |", "|---|---:|"]
-    for row in cut[data[0]]["cuts"]:
+    opened = json.loads(unbl.read_text()).get("cutflow", {}) if unbl.exists() else {}
+    for row in _summed_cutflow(cut, data):
         ev = row["events"]
+        if ev is None and row["name"] in opened:
+            ev = f"{opened[row['name']]} (unblinded)"
         lines.append(f"| `{row['name']}` | {'blinded' if ev is None else ev} |")
     lines += ["", f"## {lim['cl']:.0%} CL limits on {lim['coupling']} "
               f"(method: {', '.join(sorted(set(p.get('method', '') for p in lim['points'])))})",
@@ -538,6 +572,16 @@ def write_summary(out: Path) -> Path:
     path = out / "summary.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _summed_cutflow(cut: dict, data: list[str]) -> list[dict]:
+    """The data cut flow summed over the data datasets (None stays None: blinded)."""
+    rows = [dict(r) for r in cut[data[0]]["cuts"]]
+    for d in data[1:]:
+        for r, o in zip(rows, cut[d]["cuts"]):
+            r["events"] = None if r["events"] is None or o["events"] is None \
+                else r["events"] + o["events"]
+    return rows
 
 
 def _fmt(x) -> str:

@@ -18,7 +18,8 @@ from coffea.nanoevents import BaseSchema
 
 from analysis.codes import Process
 from analysis.execution import RunResult, schema_class
-from analysis.processors import MissingEnergyProcessor, ProcessingError, processor_for
+from analysis.processors import (MissingEnergyProcessor, MissingMomentumProcessor,
+                                 ProcessingError, processor_for)
 from analysis.processors.crafted import CRAFTED_SELECTION, crafted_events, write_crafted
 from analysis.results import cutflow_document
 from analysis.rootio import default_events, default_runinfo, write_ntuple
@@ -230,7 +231,6 @@ def test_more_than_32_cuts(mc_file):
 
 def test_processor_choice():
     assert isinstance(processor_for(selection()), MissingEnergyProcessor)
-    with pytest.raises(NotImplementedError, match="missing-momentum"):
-        cfg = copy.deepcopy(CRAFTED_SELECTION)
-        cfg.update(setup="muon", vhcal=True)
-        processor_for(Selection.from_dict(cfg))
+    cfg = copy.deepcopy(CRAFTED_SELECTION)
+    cfg.update(setup="muon", vhcal=True)  # the muon processor: tests/test_na64mu.py
+    assert isinstance(processor_for(Selection.from_dict(cfg)), MissingMomentumProcessor)

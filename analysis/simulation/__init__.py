@@ -14,6 +14,15 @@ Modules: ``common`` (seeding, spill plans, biasing), ``detector`` (geometry, res
 trigger, with sources), ``electron`` (processes and their rates), ``signal`` (signal events
 from ``analysis.physics.signal_spectrum``), ``generate`` (``simulate``), ``samples``
 (the built-in sample recipe, ``na64 samples``). Documentation: docs/simulation.md.
+
+The muon setup (NA64μ, 160 GeV μ, period ``2022``) runs through the same ``simulate`` and
+spill loop with its own detector pieces, processes and signal in ``muon`` (efficiency and
+(g−2)_μ helpers in ``muon_limits``)::
+
+    simulate("muon", "2022", n_on_target=1e9, seed=1, out="mu.root")
+    simulate("muon", "2022", signal="zprime", mass=0.01, n_events=20000, out="zp.root")
+
+Documentation: docs/na64mu.md. (The hadron setup: ``hadron``, docs/na64h.md.)
 """
 
 from .electron import PROCESSES, ProcessSpec, process_spec

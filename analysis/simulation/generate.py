@@ -66,14 +66,58 @@ class SimulationResult:
     events: dict | None = None
 
 
+@dataclass(frozen=True)
+class _Backend:
+    """The setup-specific pieces ``simulate`` needs: periods, process table, per-process
+    event loop, signal, beam. Electron (NA64e): this module's imports; muon (NA64μ):
+    ``muon.py``. The spill loop, seeding, biasing and writer below are shared."""
+
+    setup: Setup
+    periods: dict
+    first_run: dict
+    processes: dict
+    process_spec: Callable
+    run_process: Callable
+    run_generator: Callable
+    signal_generator: Callable
+    beam_energy: float
+    spill_intensity: float
+    beam_pdg: int | None = None  # None: rootio.default_runinfo's value for the setup
+    signal_mass: Callable | None = None  # model -> default mass (NA64h: the meson's)
+
+
+def _backend(setup) -> _Backend:
+    key = str(setup).lower()
+    if key in ("electron", "1"):
+        return _Backend(Setup.ELECTRON, PERIODS, FIRST_RUN, PROCESSES, process_spec,
+                        run_process, run_generator, signal_generator, det.BEAM_ENERGY,
+                        SPILL_INTENSITY)
+    if key in ("muon", "3"):  # NA64μ, 160 GeV μ: analysis/simulation/muon.py
+        from . import muon
+
+        return _Backend(Setup.MUON, muon.PERIODS, muon.FIRST_RUN, muon.PROCESSES,
+                        muon.process_spec, muon.run_process, muon.run_generator,
+                        muon.signal_generator, muon.BEAM_ENERGY, muon.SPILL_INTENSITY,
+                        muon.BEAM_PDG)
+    if key in ("hadron", "4"):  # NA64h, 50 GeV π⁻: analysis/simulation/hadron.py
+        from . import hadron
+
+        return _Backend(Setup.HADRON, hadron.PERIODS, hadron.FIRST_RUN, hadron.processes(),
+                        hadron.process_spec, hadron.run_process, hadron.run_generator,
+                        hadron.signal_generator, hadron.BEAM_ENERGY, hadron.SPILL_INTENSITY,
+                        hadron.BEAM_PDG, hadron.signal_mass)
+    raise NotImplementedError(f"simulation of setup {setup!r} is not implemented; only "
+                              "'electron' (NA64e, 100 GeV e⁻), 'muon' (NA64μ, 160 GeV μ) "
+                              "and 'hadron' (NA64h)")
+
+
 def _check_period(setup: str, period: str) -> bool:
-    if str(setup).lower() not in ("electron", "1"):
-        raise NotImplementedError(f"simulation of setup {setup!r} is not implemented; only "
-                                  "'electron' (NA64e, 100 GeV e⁻)")
+    periods = _backend(setup).periods
     period = str(period)
-    if period not in PERIODS:
-        raise ValueError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
-    return PERIODS[period]
+    if period not in periods:
+        raise ValueError(f"unknown period {period!r} for setup {setup!r}; choose one of "
+                         f"{', '.join(periods)}")
+    return periods[period]
 
 
 def _tally(per: dict, name: str, gen: int, rec: int, wsum: float):
@@ -98,11 +142,12 @@ def simulate(
     chunk_spills: int = DEFAULT_CHUNK_SPILLS,
     compression: str | None = DEFAULT_COMPRESSION,
     record: str | None = None,
-    spill_intensity: float = SPILL_INTENSITY,
+    spill_intensity: float | None = None,
     spills_per_run: int = DEFAULT_SPILLS_PER_RUN,
     first_run: int | None = None,
     block_size: int = DEFAULT_BLOCK,
     method: str = "etl",
+    min_invisible_energy: float = 0.0,
     spill_range: tuple[int, int] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
@@ -115,12 +160,18 @@ def simulate(
     signal). ``spill_range=(i, j)`` generates only spills i..j-1 of the sample's plan (a
     part of the sample for a parallel job; its runinfo counts only those spills' EOT).
     ``progress(done, total)`` is called after each chunk of spills.
+    ``min_invisible_energy`` (signal only): generate only E_X ≥ this (GeV); efficiencies are
+    then relative to the produced signal above it (analysis.pipeline reads it back from the
+    truth ``mc_invisible_e``).
     """
+    b = _backend(setup)  # setup-specific pieces (electron or muon)
     has_vhcal = _check_period(setup, period)
     period = str(period)
     ctx = Context(has_vhcal=has_vhcal, period=period)
     if first_run is None:
-        first_run = FIRST_RUN[period]
+        first_run = b.first_run[period]
+    if spill_intensity is None:
+        spill_intensity = b.spill_intensity
     if chunk_spills < 1:
         raise ValueError("chunk_spills must be >= 1")
     if process is not None and signal is not None:
@@ -131,18 +182,20 @@ def simulate(
         kind = "signal"
         if not n_events:
             raise ValueError("a signal sample needs n_events")
+        if mass is None and b.signal_mass is not None:
+            mass = b.signal_mass(signal)
         if mass is None:
             raise ValueError("a signal sample needs mass (GeV)")
         if n_on_target:
             raise ValueError("signal samples have n_on_target = 0 (NTUPLE.md): do not give it")
         mc_model, mc_mass = int(model_code(signal)), float(mass)
-        generator = signal_generator(signal, mass, method)
+        generator = b.signal_generator(signal, mass, method, min_invisible_energy)
         plan = plan_blocks(n_events, block_size, exposure=0.0, first_run=first_run)
         record = record or "all"
         spec = None
     elif process is not None:
         kind = "background"
-        spec = process_spec(process)
+        spec = b.process_spec(process)
         if not n_events:
             raise ValueError("a single-process sample needs n_events")
         eff_rate = spec.rate * (det.CALIB_PRESCALE if spec.calib_only else 1.0)
@@ -181,10 +234,10 @@ def simulate(
         parts = []
         if kind == "pseudo-data":
             eot = float(plan.n_on_target[i])
-            for s in PROCESSES.values():
+            for s in b.processes.values():
                 rng = rng_for(seed, run, spill, int(s.code))
                 mean = s.rate * eot * (det.CALIB_PRESCALE if s.calib_only else 1.0)
-                batch = run_process(s, rng, int(rng.poisson(mean)), ctx, record=record)
+                batch = b.run_process(s, rng, int(rng.poisson(mean)), ctx, record=record)
                 batch.events["mc_weight"] = np.ones(batch.n_recorded)
                 _tally(per_process, s.name, batch.n_generated, batch.n_recorded,
                        float(batch.n_recorded))
@@ -193,7 +246,7 @@ def simulate(
             ev = take_events(ev, np.argsort(ev["_t_spill"], kind="stable"))
         elif kind == "background":
             rng = rng_for(seed, run, spill, int(spec.code))
-            batch = run_process(spec, rng, int(plan.n_generate[i]), ctx, bias=bias,
+            batch = b.run_process(spec, rng, int(plan.n_generate[i]), ctx, bias=bias,
                                 record=record)
             batch.events["mc_weight"] = base_weight * batch.tail_weights
             _tally(per_process, spec.name, batch.n_generated, batch.n_recorded,
@@ -201,7 +254,7 @@ def simulate(
             ev = batch.events
         else:
             rng = rng_for(seed, run, spill, int(Process.SIGNAL))
-            batch = run_generator(generator, (), int(Process.SIGNAL), rng,
+            batch = b.run_generator(generator, (), int(Process.SIGNAL), rng,
                                   int(plan.n_generate[i]), ctx, record=record)
             batch.events["mc_weight"] = np.ones(batch.n_recorded)
             batch.events["mc_mass"] = np.full(batch.n_recorded, mc_mass)
@@ -229,15 +282,17 @@ def simulate(
             if ev and len(ev["trigger"]):
                 yield ev
         # runs the moment the writer has consumed the last chunk: runinfo is complete now
-        entries = [default_runinfo(int(Setup.ELECTRON), run_events[r], per_run_eot[r], run=r,
-                                   beam_energy=det.BEAM_ENERGY, has_vhcal=has_vhcal,
+        entries = [default_runinfo(int(b.setup), run_events[r], per_run_eot[r], run=r,
+                                   beam_energy=b.beam_energy, has_vhcal=has_vhcal,
                                    is_mc=True, mc_seed=seed, mc_model=mc_model,
                                    mc_mass=mc_mass)
                    for r in sorted(per_run_eot)]
         for k in entries[0]:
             runinfo[k] = np.concatenate([e[k] for e in entries])
+        if b.beam_pdg is not None:
+            runinfo["beam_pdg"][:] = b.beam_pdg
 
-    branches = event_branches(int(Setup.ELECTRON), True)
+    branches = event_branches(int(b.setup), True)
     spills = plan.spills_tree()
     if out is not None:
         path = write_ntuple(out, _chunks(), runinfo, branches, spills=spills,

@@ -46,7 +46,7 @@ _COMMON = {"kind", "period", "seed", "setup", "compression"}
 _ALLOWED = {
     "pseudo-data": _COMMON | {"n_on_target", "spill_intensity", "spills_per_run"},
     "simulation": _COMMON | {"process", "n_events", "n_on_target", "bias"},
-    "signal": _COMMON | {"model", "mass", "n_events"},
+    "signal": _COMMON | {"model", "mass", "n_events", "min_invisible_energy"},
 }
 _REQUIRED = {
     "pseudo-data": {"n_on_target"},
@@ -113,11 +113,18 @@ def load_recipe(path: str | Path = DEFAULT_RECIPE) -> Recipe:
                   datasets=datasets)
 
 
-def _code_fingerprint(kind: str) -> str:
-    """Hash of the code a dataset depends on: the simulation package, plus the physics
-    package for signal (its E_X spectrum). Editing either makes the stamps stale."""
+#: Modules of the simulation package that only one setup uses: other setups' stamps do not
+#: depend on them (editing muon.py does not make the electron datasets stale).
+SETUP_ONLY_MODULES = {"muon": ("muon",), "hadron": ("hadron",)}
+
+
+def _code_fingerprint(kind: str, setup: str = "electron") -> str:
+    """Hash of the code a dataset depends on: the simulation package (without other setups'
+    own modules), plus the physics package for signal (its E_X spectrum). Editing either
+    makes the stamps stale."""
     here = Path(__file__).resolve().parent
-    files = sorted(here.glob("*.py"))
+    other = tuple(m for s, mods in SETUP_ONLY_MODULES.items() if s != setup for m in mods)
+    files = sorted(f for f in here.glob("*.py") if not f.stem.startswith(other))
     if kind == "signal":
         files += sorted((here.parent / "physics").glob("*.py"))
     h = hashlib.sha256()
@@ -129,7 +136,7 @@ def _code_fingerprint(kind: str) -> str:
 
 def _stamp(params: dict) -> dict:
     text = json.dumps(params, sort_keys=True, default=str)
-    code = _code_fingerprint(params["kind"])
+    code = _code_fingerprint(params["kind"], str(params.get("setup", "electron")))
     key = hashlib.sha256(f"{SIMULATION_VERSION}:{code}:{text}".encode()).hexdigest()[:16]
     return {"simulation_version": SIMULATION_VERSION, "code": code, "parameters": params,
             "key": key}
@@ -151,6 +158,8 @@ def _simulate_kwargs(p: dict) -> dict:
             kw["bias"] = float(p["bias"])
     else:
         kw.update(signal=p["model"], mass=float(p["mass"]), n_events=int(p["n_events"]))
+        if p.get("min_invisible_energy"):
+            kw["min_invisible_energy"] = float(p["min_invisible_energy"])
     return kw
 
 
