@@ -71,6 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pyhf-points", type=int, default=5)
     ap.add_argument("--ntoys", type=int, default=20000)
+    ap.add_argument("--json", default=None, help="also write the rows as JSON here")
     args = ap.parse_args()
     rows = []
 
@@ -110,6 +111,12 @@ def main() -> None:
     for name, n, t100, rate in rows:
         print(f"{name:58s} {n:12d} {t100:12.3f} {rate:10.1f}")
     print("(pyhf rows: time per point x 100, extrapolated)")
+    if args.json:
+        import json
+
+        with open(args.json, "w") as f:
+            json.dump([{"path": name, "points_timed": n, "seconds_per_100": t100,
+                        "limits_per_s": rate} for name, n, t100, rate in rows], f, indent=1)
     print()
     print("sanity: 90% CL limit at m = 1 MeV")
     print(f"  single bin, exact:            N_up = {res.count_limit.upper_limit:.3f}, eps = {eps_single[0]:.3e}")

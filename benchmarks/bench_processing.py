@@ -7,14 +7,19 @@ events with LZ4 and with ZLIB compression, then measures on one core:
 
 * ``uproot.iterate`` reading the branches the selection touches (the I/O + decompression
   floor; awkward arrays, same step size);
-* ``run(selection, executor="iterative")`` — the full processor: 14 cuts, PackedSelection,
-  cut flow, N−1, per-process cut flow and the selection's histograms;
+* ``run(selection, executor="iterative", validate=False)`` — the full processor: 14 cuts,
+  cut flow, N−1, per-process cut flow and the selection's 15 histograms (``--validated``
+  also times ``run()``'s default input-validation pass, which reads every branch once more);
 * the same with the histograms removed (cuts and cut flow only);
 * ROOT RDataFrame, single-threaded, on the same cut flow (filters written by
-  ``Selection.rdf_filters()``), if ROOT is importable here or ``--root-python`` names a
-  Python that has it (``pip install root`` in another venv); skipped otherwise.
+  ``Selection.rdf_filters()``), first event loop (includes the JIT of the filters) and a
+  later one, if ROOT is importable here, ``--root-python``/``$NA64_ROOT_PYTHON`` names a
+  Python that has it, or /tmp/rootvenv exists (``pip install root``); skipped otherwise.
 
-Prints a table of events/s. Timing uses ``time.perf_counter``; this is a benchmark, not a test.
+Prints tables of events/s (wall clock and CPU time of the process, each best of N: the
+machine may be shared) and the ratios processor/uproot and processor/RDataFrame.
+``--file`` adds existing files (e.g. from ``na64 simulate``); ``--json`` writes the rows.
+This is a benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -40,14 +45,14 @@ import uproot  # noqa: E402
 
 from analysis.codes import Process  # noqa: E402
 from analysis.cuts import VARIABLES  # noqa: E402
-from analysis.execution import run  # noqa: E402
+from analysis.execution import DEFAULT_CHUNKSIZE, run  # noqa: E402
 from analysis.rootio import default_events, default_runinfo, write_ntuple  # noqa: E402
 from analysis.schema import event_branches  # noqa: E402
 from analysis.selection import Selection, load_selection  # noqa: E402
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_SELECTION = ROOT_DIR / "selections" / "na64e_2023_vhcal.yaml"
-GEN_CHUNK = 200_000
+GEN_CHUNK = 50_000  # entries per extend = per basket (7 MB for a 6×6 float32 branch)
 SEED = 20240611
 
 
@@ -178,20 +183,30 @@ def touched_branches(sel: Selection) -> list[str]:
     return sorted(rec.read | {"mc_weight", "mc_process"})
 
 
-def bench_uproot(path: Path, branches: list[str], step: int) -> float:
-    t = time.perf_counter()
+def _timed(fn) -> tuple[float, float, object]:
+    """(wall s, CPU s of this process, result) of one call."""
+    t, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - t, time.process_time() - c, out
+
+
+def _best(fn, repeat: int) -> tuple[float, float, object]:
+    """Best wall and best CPU time of ``repeat`` calls (the machine is shared)."""
+    runs = [_timed(fn) for _ in range(repeat)]
+    return min(r[0] for r in runs), min(r[1] for r in runs), runs[-1][2]
+
+
+def bench_uproot(path: Path, branches: list[str], step: int) -> int:
     n = 0
     for arrays in uproot.iterate({str(path): "events"}, branches, step_size=step, library="ak"):
         n += len(arrays)
-    return n / (time.perf_counter() - t)
+    return n
 
 
-def bench_run(path: Path, sel: Selection, chunksize: int) -> tuple[float, dict]:
-    t = time.perf_counter()
+def bench_run(path: Path, sel: Selection, chunksize: int, validate: bool = False) -> dict:
     res = run(sel, {"bench": [str(path)]}, executor="iterative", chunksize=chunksize,
-              progress=False)
-    dt = time.perf_counter() - t
-    return res["bench"]["entries"] / dt, res["bench"]
+              progress=False, validate=validate)
+    return res["bench"]
 
 
 RDF_SCRIPT = r"""
@@ -200,31 +215,43 @@ warnings.simplefilter("ignore")
 import ROOT
 job = json.load(sys.stdin)
 ROOT.DisableImplicitMT()
-df = ROOT.RDataFrame("events", job["path"])
-node = df
-for label, expr in job["filters"]:
-    node = node.Filter(expr, label)
-count = node.Count()
-report = node.Report()
-t = time.perf_counter()
-final = count.GetValue()
-dt = time.perf_counter() - t
-passed = [report.At(label).GetPass() for label, _ in job["filters"]]
-print(json.dumps({"seconds": dt, "final": int(final), "passed": passed}))
+out = []
+for loop in range(job["loops"]):  # the first event loop includes the JIT of the filters
+    df = ROOT.RDataFrame("events", job["path"])
+    node = df
+    for label, expr in job["filters"]:
+        node = node.Filter(expr, label)
+    count = node.Count()
+    report = node.Report()
+    t, c = time.perf_counter(), time.process_time()
+    final = count.GetValue()
+    dt, dc = time.perf_counter() - t, time.process_time() - c
+    passed = [report.At(label).GetPass() for label, _ in job["filters"]]
+    out.append({"seconds": dt, "cpu": dc, "final": int(final), "passed": passed})
+print(json.dumps(out))
 """
 
 
-def bench_rdf(path: Path, sel: Selection, root_python: str | None) -> dict | None:
-    job = json.dumps({"path": str(path), "filters": sel.rdf_filters()})
-    python = None
+def root_python(explicit: str | None = None) -> str | None:
+    """A Python with ROOT: ``explicit``, this one, $NA64_ROOT_PYTHON or /tmp/rootvenv."""
+    cands = [explicit, os.environ.get("NA64_ROOT_PYTHON")]
     try:
         import ROOT  # noqa: F401  (only: is it importable here?)
 
-        python = sys.executable
+        cands.insert(1, sys.executable)
     except ImportError:
-        python = root_python or os.environ.get("NA64_ROOT_PYTHON")
+        pass
+    cands.append("/tmp/rootvenv/bin/python")
+    for c in cands:
+        if c and Path(c).exists():
+            return c
+    return None
+
+
+def bench_rdf(path: Path, sel: Selection, python: str | None, loops: int) -> list | None:
     if not python:
         return None
+    job = json.dumps({"path": str(path), "filters": sel.rdf_filters(), "loops": loops})
     out = subprocess.run([python, "-c", RDF_SCRIPT], input=job, capture_output=True, text=True,
                          check=False)
     if out.returncode != 0:
@@ -233,16 +260,98 @@ def bench_rdf(path: Path, sel: Selection, root_python: str | None) -> dict | Non
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def measure(path: Path, sel: Selection, cuts_only: Selection, branches: list[str], args,
+            rpython: str | None, label: str) -> list[dict]:
+    """Every method on one file; rows of {codec, file, MB, method, events, wall, cpu, note}."""
+    size = path.stat().st_size / 1e6
+    with uproot.open(path) as f:
+        n_ev = int(f["events"].num_entries)
+    rows = []
+
+    def row(method, wall, cpu, note=""):
+        rows.append({"codec": label, "file": path.name, "MB": size, "method": method,
+                     "events": n_ev, "wall": wall, "cpu": cpu, "note": note})
+
+    w, c, n = _best(lambda: bench_uproot(path, branches, args.chunksize), args.repeat)
+    row("uproot.iterate, same branches", w, c)
+    w, c, out = _best(lambda: bench_run(path, sel, args.chunksize), args.repeat)
+    row("processor: run iterative (cuts + histograms)", w, c,
+        f"pass all: {out['cutflow']['events'][-1]}")
+    w, c, out_cuts = _best(lambda: bench_run(path, cuts_only, args.chunksize), args.repeat)
+    row("processor: run iterative, cuts only", w, c)
+    assert out["cutflow"]["events"].tolist() == out_cuts["cutflow"]["events"].tolist()
+    if args.validated:
+        w, c, _ = _best(lambda: bench_run(path, sel, args.chunksize, validate=True), 1)
+        row("run() default: + input validation pass", w, c, "validate=True reads every branch")
+    loops = bench_rdf(path, sel, rpython, max(2, args.repeat))
+    if loops is None:
+        row("RDataFrame 1 thread", float("nan"), float("nan"), "skipped: no ROOT")
+    else:
+        same = all(lp["passed"] == out["cutflow"]["events"][1:].tolist() for lp in loops)
+        verdict = "cut flow identical" if same else "cut flow DIFFERS"
+        row("RDataFrame 1 thread, first loop (incl. JIT)", loops[0]["seconds"], loops[0]["cpu"],
+            verdict)
+        row("RDataFrame 1 thread, later loop", min(lp["seconds"] for lp in loops[1:]),
+            min(lp["cpu"] for lp in loops[1:]), verdict)
+    return rows
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """processor / uproot and processor / RDataFrame (best later loop), per codec."""
+    out = []
+    for codec in dict.fromkeys(r["codec"] for r in rows):
+        rs = {r["method"]: r for r in rows if r["codec"] == codec}
+        proc = rs["processor: run iterative (cuts + histograms)"]
+        up = rs["uproot.iterate, same branches"]
+        rdf = rs.get("RDataFrame 1 thread, later loop")
+        rdf0 = rs.get("RDataFrame 1 thread, first loop (incl. JIT)")
+        d = {"codec": codec,
+             "proc_over_uproot_wall": up["wall"] / proc["wall"],
+             "proc_over_uproot_cpu": up["cpu"] / proc["cpu"]}
+        if rdf is not None:
+            d["proc_over_rdf_wall"] = rdf["wall"] / proc["wall"]
+            d["proc_over_rdf_cpu"] = rdf["cpu"] / proc["cpu"]
+            d["proc_over_rdf_first_wall"] = rdf0["wall"] / proc["wall"]
+        out.append(d)
+    return out
+
+
+def print_tables(rows: list[dict], rat: list[dict], header: str) -> None:
+    print()
+    print(header)
+    print("| codec | file MB | method | events/s (wall) | events/s (CPU) | note |")
+    print("|---|---:|---|---:|---:|---|")
+    for r in rows:
+        def f(t):
+            return "—" if t != t else f"{r['events'] / t / 1e6:.2f} M"
+        print(f"| {r['codec']} | {r['MB']:.0f} | {r['method']} | {f(r['wall'])} | "
+              f"{f(r['cpu'])} | {r['note']} |")
+    print()
+    print("| codec | processor / uproot (wall, CPU) | processor / RDataFrame (wall, CPU) |")
+    print("|---|---|---|")
+    for d in rat:
+        rdf = (f"{d['proc_over_rdf_wall']:.2f}×, {d['proc_over_rdf_cpu']:.2f}×"
+               if "proc_over_rdf_wall" in d else "—")
+        print(f"| {d['codec']} | {d['proc_over_uproot_wall']:.0%}, "
+              f"{d['proc_over_uproot_cpu']:.0%} | {rdf} |")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=2_000_000)
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "na64-bench")
     ap.add_argument("--selection", type=Path, default=DEFAULT_SELECTION)
-    ap.add_argument("--chunksize", type=int, default=200_000)
+    ap.add_argument("--chunksize", type=int, default=DEFAULT_CHUNKSIZE)
     ap.add_argument("--compression", default="lz4,zlib")
-    ap.add_argument("--repeat", type=int, default=2, help="best of N timings per method")
+    ap.add_argument("--repeat", type=int, default=3, help="best of N timings per method")
+    ap.add_argument("--file", action="append", type=Path, default=[],
+                    help="also measure this existing NTUPLE.md file (e.g. `na64 simulate`)")
+    ap.add_argument("--validated", action="store_true",
+                    help="also time run() with its default input validation pass")
     ap.add_argument("--root-python", default=None,
-                    help="Python with ROOT for the RDataFrame peer (or $NA64_ROOT_PYTHON)")
+                    help="Python with ROOT for the RDataFrame peer (default: this one, "
+                         "$NA64_ROOT_PYTHON or /tmp/rootvenv/bin/python)")
+    ap.add_argument("--json", type=Path, default=None, help="write rows and ratios here")
     args = ap.parse_args(argv)
 
     sel = load_selection(args.selection)
@@ -250,41 +359,25 @@ def main(argv=None) -> int:
     cfg["histograms"] = []
     cuts_only = Selection.from_dict(cfg, source=f"{sel.source} (no histograms)")
     branches = touched_branches(sel)
+    rpython = root_python(args.root_python)
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"selection {sel.name}: {len(sel.cuts)} cuts, {len(sel.histograms)} histograms, "
-          f"{len(branches)} branches: {', '.join(branches)}")
+          f"{len(branches)} branches: {', '.join(branches)}; RDataFrame: {rpython or 'none'}")
     rows = []
-    for comp in args.compression.split(","):
-        path = make_file(args.dir / f"bench_v2_{args.events}_{comp}.root", args.events, comp)
-        size = path.stat().st_size / 1e6
-        rate_up = max(bench_uproot(path, branches, args.chunksize) for _ in range(args.repeat))
-        rate_run, out = max((bench_run(path, sel, args.chunksize) for _ in range(args.repeat)),
-                            key=lambda t: t[0])
-        rate_cuts, out_cuts = max((bench_run(path, cuts_only, args.chunksize)
-                                   for _ in range(args.repeat)), key=lambda t: t[0])
-        assert out["cutflow"]["events"].tolist() == out_cuts["cutflow"]["events"].tolist()
-        rdfs = [bench_rdf(path, sel, args.root_python) for _ in range(args.repeat)]
-        rdf = None if rdfs[0] is None else min(rdfs, key=lambda r: r["seconds"])
-        rows.append((comp, size, "uproot.iterate (same branches)", rate_up, ""))
-        rows.append((comp, size, "run iterative, full (cuts + histograms)", rate_run,
-                     f"pass all: {out['cutflow']['events'][-1]}"))
-        rows.append((comp, size, "run iterative, cuts only", rate_cuts, ""))
-        if rdf is None:
-            rows.append((comp, size, "RDataFrame 1 thread", float("nan"), "skipped: no ROOT"))
-        else:
-            same = rdf["passed"] == out["cutflow"]["events"][1:].tolist()
-            verdict = "identical" if same else "DIFFERS"
-            rows.append((comp, size, "RDataFrame 1 thread (same cut flow)",
-                         args.events / rdf["seconds"],
-                         f"pass all: {rdf['final']}, cut flow {verdict}"))
-    print()
-    print(f"{args.events:,} events, chunk/step {args.chunksize:,}, one core, best of "
-          f"{args.repeat}")
-    print("| codec | file MB | method | events/s | note |")
-    print("|---|---:|---|---:|---|")
-    for comp, size, what, rate, note in rows:
-        r = "—" if rate != rate else f"{rate / 1e6:.2f} M"
-        print(f"| {comp} | {size:.0f} | {what} | {r} | {note} |")
+    for comp in [c for c in args.compression.split(",") if c]:
+        path = make_file(args.dir / f"bench_v3_{args.events}_{comp}.root", args.events, comp)
+        rows += measure(path, sel, cuts_only, branches, args, rpython, comp)
+    for path in args.file:
+        with uproot.open(path) as f:
+            codec = type(f.file.compression).__name__.lower() if f.file.compression else "none"
+        rows += measure(path, sel, cuts_only, branches, args, rpython, f"{codec} ({path.name})")
+    rat = ratios(rows)
+    print_tables(rows, rat, f"{args.events:,} events per generated file, chunk/step "
+                 f"{args.chunksize:,}, one core, best of {args.repeat} (wall and CPU separately)")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "ratios": rat,
+                                         "chunksize": args.chunksize, "repeat": args.repeat,
+                                         "events": args.events}, indent=1))
     return 0
 
 

@@ -33,6 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--eot", type=float, default=1e8, help="pseudo-data exposure (EOT)")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--json", default=None, help="also write the rows as JSON here")
     args = ap.parse_args()
     branches = event_branches(1, True)
 
@@ -64,6 +65,15 @@ def main() -> None:
         print(f"{name:42s} {t:8.2f} {n / t:12.3g} {args.eot / t:10.3g} {mb}")
     print(f"{'hadron-beam, 2e5 events, all read out':42s} {t_bkg:8.2f} "
           f"{bkg.n_events / t_bkg:12.3g} {'-':>10s} {'-':>7s}")
+    if args.json:
+        import json
+
+        out = [{"step": name, "seconds": t, "events_per_s": n / t, "eot_per_s": args.eot / t,
+                "MB": size / 1e6 if size else None} for name, t, size in rows]
+        out.append({"step": "hadron-beam, 2e5 events, all read out", "seconds": t_bkg,
+                    "events_per_s": bkg.n_events / t_bkg, "eot_per_s": None, "MB": None})
+        with open(args.json, "w") as f:
+            json.dump({"eot": args.eot, "events": n, "rows": out}, f, indent=1)
 
 
 if __name__ == "__main__":
