@@ -44,10 +44,15 @@ class Plane:
 
     @classmethod
     def from_hist(cls, h) -> "Plane":
-        """From a 2D `hist.Hist` whose first axis is E_ECAL and second E_HCAL."""
-        values = np.asarray(h.values(flow=False), dtype=float)
-        variances = h.variances(flow=False)
-        variances = values.copy() if variances is None else np.asarray(variances, dtype=float)
+        """From a 2D `hist.Hist` whose first axis is E_ECAL and second E_HCAL.
+
+        Under- and overflow are folded into the first and last bins: an empty calorimeter
+        reads noise of both signs, so an event with E_HCAL slightly below 0 belongs to the
+        box (E_HCAL < 1 GeV), and nothing filled may silently disappear from the estimate."""
+        values = _fold(np.asarray(h.values(flow=True), dtype=float), h)
+        variances = h.variances(flow=True)
+        variances = values.copy() if variances is None \
+            else _fold(np.asarray(variances, dtype=float), h)
         return cls(values, variances, np.asarray(h.axes[0].edges), np.asarray(h.axes[1].edges))
 
     def __add__(self, other: "Plane") -> "Plane":
@@ -73,6 +78,24 @@ class Plane:
         ix = _edge_slice(self.ecal_edges, *ecal, "E_ECAL")
         iy = _edge_slice(self.hcal_edges, *hcal, "E_HCAL")
         return float(self.values[ix, iy].sum()), float(self.variances[ix, iy].sum())
+
+
+def _fold(a: np.ndarray, h) -> np.ndarray:
+    """Add the flow bins (present or not, per axis) into the first/last regular bins."""
+    for axis, ax in enumerate(h.axes):
+        under = bool(getattr(ax.traits, "underflow", False))
+        over = bool(getattr(ax.traits, "overflow", False))
+        a = np.moveaxis(a, axis, 0)
+        if under:
+            a = a.copy()
+            a[1] += a[0]
+            a = a[1:]
+        if over:
+            a = a.copy()
+            a[-2] += a[-1]
+            a = a[:-1]
+        a = np.moveaxis(a, 0, axis)
+    return a
 
 
 def _edge_slice(edges: np.ndarray, lo: float, hi: float, what: str) -> slice:

@@ -96,3 +96,17 @@ def test_simulation_estimate_scales_with_exposure_and_bounds_empty_processes():
     assert est.details["processes"]["b"]["stat"] == pytest.approx(1.15 * 2.0 * 0.1)
     with pytest.raises(ValueError, match="particles on target"):
         simulation_estimate({"a": p}, {"a": 0.0}, 1e11, BOX)
+
+
+def test_from_hist_keeps_flow_entries():
+    """Noise makes an empty HCAL read slightly negative: those events are in the box."""
+    import hist
+
+    h = hist.Hist(hist.axis.Regular(4, 0, 120, name="ecal"),
+                  hist.axis.Variable([0, 1, 10], name="hcal"), storage=hist.storage.Weight())
+    h.fill(ecal=[10, 10, 10, 130, 50], hcal=[-0.2, 0.5, 25.0, 0.3, 5.0], weight=[1, 2, 3, 4, 5])
+    p = Plane.from_hist(h)
+    assert p.values.shape == (4, 2)
+    assert p.values.sum() == pytest.approx(15)  # every fill is kept
+    assert p.region((0, 120), (0, 1))[0] == pytest.approx(1 + 2 + 4)
+    assert p.region((0, 60), (0, 1)) == pytest.approx((3.0, 5.0))
