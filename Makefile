@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NA64   := $(BIN)/na64
 JOBS   ?= 2
 
-.PHONY: all analysis analysis-h analysis-mu samples test bench notebooks cluster clean venv
+.PHONY: all analysis analysis-h analysis-mu samples test bench notebooks cluster clean venv physics
 
 all: analysis
 
@@ -41,6 +41,10 @@ analysis-h: samples
 analysis-mu: samples
 	$(NA64) analysis analyses/na64mu_2022.yaml --out results/na64mu
 	$(NA64) unblind results/na64mu
+
+# WW / IWW / ETL production cross sections vs mass, electrons and muons (figure + table)
+physics: $(STAMP)
+	$(NA64) xsec-compare --out results/physics
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) tests

@@ -567,7 +567,7 @@ def write_summary(out: Path) -> Path:
         b = p["band"]
         lines.append(f"| {p['mass']:.4g} | {'—' if o is None else f'{o:.3g}'} | "
                      f"{_fmt(p['expected'])} | {_fmt(b[1])} | {_fmt(b[2])} |")
-    lines += ["", "Files: `run/cutflow.md`, `background.md`, `efficiency.csv`, "
+    lines += ["", "Files: `run/cutflow.md`, `run/plots/`, `background.md`, `efficiency.csv`, "
               "`limits/limits.{json,csv,yaml}`, `limits/plots/`.", ""]
     path = out / "summary.md"
     path.write_text("\n".join(lines))
@@ -603,4 +603,10 @@ def run_analysis(config: str | Path = DEFAULT_CONFIG, out: str | Path = "results
     normalisation_check(out)
     estimate_background(out)
     set_limits(out)
+    from .plotting import plot_results
+
+    # cut flow, N−1 and plane plots of the data and of one background sample per process
+    # (every dataset is available with `na64 plot OUT/run`)
+    state = json.loads((out / "analysis.json").read_text())
+    plot_results(out / "run", state["datasets"]["data"] + state["datasets"]["backgrounds"])
     return write_summary(out)

@@ -132,8 +132,9 @@ def _stage_title(stage: str) -> str:
     return f"after {stage}"
 
 
-def plot_results(out_dir: str | Path) -> list[Path]:
-    """Write every plot of a results directory into ``out_dir/plots``; return the paths."""
+def plot_results(out_dir: str | Path, datasets: list[str] | None = None) -> list[Path]:
+    """Write every plot of a results directory (or of `datasets` only) into
+    ``out_dir/plots``; return the paths."""
     out = Path(out_dir)
     res = load_results(out)
     plots = out / "plots"
@@ -149,6 +150,8 @@ def plot_results(out_dir: str | Path) -> list[Path]:
 
     with matplotlib.style.context(mplhep.style.ROOT):
         for ds, d in sorted(res["cutflow"]["datasets"].items()):
+            if datasets is not None and ds not in datasets:
+                continue
             is_mc = d["kind"] not in ("data",) and bool(d.get("by_process"))
             fig, ax = _figure(9, 6)
             plot_cutflow(d, box, ax)
