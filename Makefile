@@ -41,6 +41,10 @@ analysis-h: samples
 analysis-mu: samples
 	$(NA64) analysis analyses/na64mu_2022.yaml --out results/na64mu
 	$(NA64) unblind results/na64mu
+	$(NA64) analysis analyses/na64mu_2022_dark_photon.yaml --out results/na64mu/dark-photon
+	$(NA64) unblind results/na64mu/dark-photon
+	$(NA64) analysis analyses/na64mu_2022_scalar.yaml --out results/na64mu/scalar
+	$(NA64) unblind results/na64mu/scalar
 
 # WW / IWW / ETL production cross sections vs mass, electrons and muons (figure + table)
 physics: $(STAMP)

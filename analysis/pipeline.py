@@ -348,10 +348,8 @@ def signal_efficiency(out: Path) -> tuple[np.ndarray, np.ndarray]:
         e_x = np.concatenate([uproot.open(p)["events"]["mc_invisible_e"].array(library="np")
                               for p in files])
         # NA64h (setup hadron): E_X is the meson energy, always ≈ E_beam; no generation cut
-        if cfg.setup != "hadron" and e_x.min() > e_min + 1e-6 * max(e_min, 1.0):
-            raise ConfigError(f"{name}: its smallest generated E_X is {e_x.min():.3g} GeV, above "
-                              f"signal_min_energy = {e_min:g} GeV: the denominator would be "
-                              "incomplete; lower signal_min_energy or regenerate the sample")
+        if cfg.setup != "hadron":
+            _check_generation_cut(name, e_x, e_min, cfg, state["signal_masses"][name])
         produced = int(np.count_nonzero(e_x >= e_min))
         selected = cut[name]["cuts"][-1]["weighted"]
         rows.append((state["signal_masses"][name], selected / produced if produced else 0.0,
@@ -362,6 +360,28 @@ def signal_efficiency(out: Path) -> tuple[np.ndarray, np.ndarray]:
         w.writerow(["mass_GeV", "efficiency", "produced_above_min_energy", "selected"])
         w.writerows(rows)
     return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+
+
+def _check_generation_cut(name: str, e_x: np.ndarray, e_min: float, cfg, mass: float) -> None:
+    """Refuse a signal sample generated with a cut above `signal_min_energy`.
+
+    The generation cut is not stored in the file; if it were ≤ e_min, each event would fall
+    in [e_min, min(E_X)) with the model probability p, so seeing none of N events has
+    probability (1 − p)^N. Below 1e-3 the sample was evidently cut higher and the
+    denominator of the efficiency would be incomplete."""
+    lo = float(e_x.min())
+    if lo <= e_min:
+        return
+    from .physics.signal_spectrum import invisible_energy_cdf
+
+    beam = load_selection(cfg.selection).beam_energy
+    f = [float(invisible_energy_cdf(cfg.model, cfg.setup, beam, mass, e)) for e in (e_min, lo)]
+    p = (f[1] - f[0]) / max(1.0 - f[0], 1e-300)
+    if e_x.size * math.log1p(-min(p, 1 - 1e-12)) < math.log(1e-3):
+        raise ConfigError(f"{name}: no generated E_X between signal_min_energy = {e_min:g} GeV "
+                          f"and {lo:.3g} GeV where the model expects {e_x.size * p:.1f} of "
+                          f"{e_x.size} events: the sample was generated with a higher cut; lower "
+                          "the cut or regenerate the sample")
 
 
 def observed_count(out: Path) -> int | None:

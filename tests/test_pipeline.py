@@ -134,3 +134,17 @@ def test_bad_config_names_file_and_key(tmp_path):
         estimate_background(tmp_path)
     with pytest.raises(ConfigError, match="no analysis.json"):
         unblind(tmp_path)
+
+
+def test_a_sample_generated_above_the_efficiency_cut_is_refused():
+    from analysis.pipeline import _check_generation_cut
+    from analysis.simulation import simulate
+
+    cfg = load_config(ROOT / "analyses/na64e_2023.yaml")  # signal_min_energy 36 GeV
+    low = simulate("electron", "2023", signal="dark-photon", mass=0.01, n_events=2000, seed=3,
+                   min_invisible_energy=25.0).events["mc_invisible_e"]
+    _check_generation_cut("ok", np.asarray(low, float), cfg.signal_min_energy, cfg, 0.01)
+    high = simulate("electron", "2023", signal="dark-photon", mass=0.01, n_events=2000, seed=3,
+                    min_invisible_energy=45.0).events["mc_invisible_e"]
+    with pytest.raises(ConfigError, match="generated with a higher cut"):
+        _check_generation_cut("cut45", np.asarray(high, float), cfg.signal_min_energy, cfg, 0.01)
