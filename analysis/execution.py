@@ -181,24 +181,6 @@ def normalize_fileset(fileset: Mapping[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def normalize_fileset(fileset: Mapping[str, Any]) -> dict[str, list[str]]:
-    """``{dataset: [path, ...]}`` from the coffea fileset forms (list of files,
-    ``{"files": [...]}`` or ``{"files": {path: treename}}``)."""
-    out: dict[str, list[str]] = {}
-    if not isinstance(fileset, Mapping) or not fileset:
-        raise ValueError("fileset must be a non-empty mapping {dataset: [files]}")
-    for ds, entry in fileset.items():
-        files = entry.get("files") if isinstance(entry, Mapping) else entry
-        if isinstance(files, (str, os.PathLike)):
-            files = [files]
-        if isinstance(files, Mapping):
-            files = list(files)
-        if not files:
-            raise ValueError(f"dataset {ds!r} has no files")
-        out[str(ds)] = [str(f) for f in files]
-    return out
-
-
 # ----------------------------------------------------------------------------------------
 # bad spills
 # ----------------------------------------------------------------------------------------
@@ -409,6 +391,16 @@ class _GuardedRunner(cp.Runner):
     @staticmethod
     def _work_function(format, xrootdtimeout, schema, use_dataframes, savemetrics, item,
                        processor_instance, *args, **kwargs):
+        # Memory (docs/performance.md): uproot.open's default array cache ("100 MB" per
+        # file) holds every branch read in the chunk, and the ReadOnlyFile that owns it sits
+        # in reference cycles (file <-> directory <-> tree), so it outlived the chunk until
+        # a full garbage collection: peak RSS grew with the number of chunks. A cache for
+        # this chunk only (jagged branches are read twice, offsets and content, so a cache
+        # still pays), emptied when the chunk is done, keeps memory bounded by the chunk.
+        cache: dict = {}
+        opts = dict(kwargs.get("uproot_options") or {})
+        opts.setdefault("array_cache", cache)
+        kwargs["uproot_options"] = opts
         try:
             return cp.Runner._work_function(format, xrootdtimeout, schema, use_dataframes,
                                             savemetrics, item, processor_instance, *args,
@@ -419,25 +411,89 @@ class _GuardedRunner(cp.Runner):
             reason = f"{type(cause).__name__}: {cause}"
             cid = chunk_id(it.dataset, it.filename, it.entrystart, it.entrystop)
             return {"out": {"failed": {cid: reason}}, "processed": set()}
+        finally:
+            cache.clear()
 
 
-class _Inline:
-    """A chunk's output passed through coffea's accumulator as is (performance): coffea
-    deep-copies every new key of an accumulated dict, and a JSON-encoded output (lists of
-    Python floats) costs more to copy and decode than to compute. Treated as immutable."""
+class _OrderedFold:
+    """Chunk outputs merged as they arrive, in the fixed merge order (memory bounded by the
+    chunk, not by the number of chunks; docs/performance.md).
 
-    __slots__ = ("value",)
+    Every chunk knows its position in its dataset's merge order (dataset, file, first
+    entry). ``acc`` is the left fold ``((c0 + c1) + c2) + ...`` of positions ``0..next-1``
+    — exactly what ``coffea.processor.accumulate`` makes of the ordered list — and chunks
+    that arrive early wait in ``pending``. Folds are combined by coffea's accumulator
+    (``+``, also inside dask's tree reduction): only the fold holding position 0 has an
+    ``acc``, so adding two folds never reassociates the sums. Outputs pass through coffea's
+    deep copies as they are (treated as immutable)."""
 
-    def __init__(self, value):
-        self.value = value
+    __slots__ = ("datasets",)
+
+    def __init__(self, dataset: str | None = None, position: int | None = None,
+                 value: Any = None):
+        # dataset -> [next position, number folded, acc, {position: output}]
+        self.datasets: dict[str, list] = {}
+        if dataset is not None:
+            self.datasets[dataset] = [0, 0, None, {position: value}]
+            self._advance(dataset)
+
+    def _advance(self, ds: str) -> None:
+        st = self.datasets[ds]
+        pending = st[3]
+        while st[0] in pending:
+            value = pending.pop(st[0])
+            if st[1] == 0:
+                st[2] = value
+            elif st[1] == 1:  # as cp.accumulate: a new object first, then in place
+                st[2] = cp.accumulator.add(st[2], value)
+            else:
+                st[2] = cp.accumulator.iadd(st[2], value)
+            st[0] += 1
+            st[1] += 1
+
+    def __iadd__(self, other: "_OrderedFold") -> "_OrderedFold":
+        for ds, theirs in other.datasets.items():
+            mine = self.datasets.get(ds)
+            if mine is None:
+                self.datasets[ds] = theirs
+                continue
+            if theirs[1] > mine[1]:  # keep the fold that holds position 0
+                mine, theirs = theirs, mine
+                self.datasets[ds] = mine
+            mine[3].update(theirs[3])
+            self._advance(ds)
+        return self
+
+    __add__ = __iadd__  # the chunk folds are private to the accumulation
 
     def __deepcopy__(self, memo):
         return self
 
+    def finish(self, ds: str, positions: Sequence[int]) -> tuple[Any, bool]:
+        """The fold of ``positions`` (sorted) of ``ds``, and whether it is exact: False when
+        a chunk outside ``positions`` (of a file found bad later) was already folded."""
+        st = self.datasets.get(ds)
+        if st is None:
+            return None, True
+        wanted = set(positions)
+        if any(p not in wanted for p in range(st[0])):
+            return None, False
+        acc, n, pending = st[2], st[1], st[3]
+        for p in positions:
+            if p < st[0] or p not in pending:
+                continue  # folded already, or never arrived (reconcile reports it)
+            value = pending.pop(p)
+            acc = value if n == 0 else (cp.accumulator.add(acc, value) if n == 1
+                                        else cp.accumulator.iadd(acc, value))
+            n += 1
+        del self.datasets[ds]
+        return acc, True
+
 
 class ChunkTask(cp.ProcessorABC):
     """Wraps a :class:`SelectionProcessor`: drops bad spills, fixes the bookkeeping, and
-    stores each chunk's output (JSON) in the checkpoint, or returns it inline."""
+    stores each chunk's output (JSON) in the checkpoint, or returns it in an
+    :class:`_OrderedFold` (merged as it arrives)."""
 
     def __init__(self, inner: SelectionProcessor, store: ChunkStore | None,
                  checksums: Mapping[tuple[str, str], str], bad_spills: Sequence[tuple[int, int]] = (),
@@ -447,6 +503,7 @@ class ChunkTask(cp.ProcessorABC):
         self.checksums = dict(checksums)
         self.bad_keys = _spill_key(*zip(*bad_spills)) if bad_spills else None
         self.n_on_target = dict(n_on_target or {})
+        self.positions: dict[str, int] = {}  # chunk id -> position in its dataset's merge
 
     def process(self, events):
         from .cuts import column
@@ -480,15 +537,10 @@ class ChunkTask(cp.ProcessorABC):
         if self.store is not None:
             self.store.save(self.checksums[(ds, fn)], start, stop, ds, encode(d))
             return {"chunks": {cid: "stored"}}
-        return {"chunks": {cid: _Inline(d)}}
+        return {"merged": _OrderedFold(ds, self.positions[cid], d)}
 
     def postprocess(self, accumulator):
         return accumulator
-
-
-def _merge(outputs: Iterable[dict]) -> dict:
-    """Add chunk outputs in the given order (the same rules as ``coffea.processor.accumulate``)."""
-    return cp.accumulate(list(outputs))
 
 
 # ----------------------------------------------------------------------------------------
@@ -638,6 +690,19 @@ def run(
                     break
                 budget[inp.dataset] = budget.get(inp.dataset, 0) + 1
                 selected.append(it)
+        # merge order: dataset, file, first entry; chunks are processed in that order too,
+        # so the iterative executor folds every output as soon as it is made
+        def merge_key(it):
+            return (str(it.dataset), str(it.filename), int(it.entrystart))
+
+        selected.sort(key=merge_key)
+        positions: dict[str, int] = {}
+        n_ds: dict[str, int] = {}
+        for it in selected:
+            positions[chunk_id(it.dataset, it.filename, it.entrystart, it.entrystop)] = \
+                n_ds.get(it.dataset, 0)
+            n_ds[it.dataset] = n_ds.get(it.dataset, 0) + 1
+        task.positions = positions
         done, todo = {}, []
         for it in selected:
             cid = chunk_id(it.dataset, it.filename, it.entrystart, it.entrystop)
@@ -649,6 +714,8 @@ def run(
                 todo.append(it)
         out: dict[str, Any] = {"chunks": dict(done), "failed": {}}
         info: dict[str, Any] = {}
+        fold = _OrderedFold()
+        runner = None
         if todo:
             ex, info = _executor(executor, workers, progress, stack, scheduler, cluster,
                                  cluster_config)
@@ -657,47 +724,73 @@ def run(
             got = runner(todo, processor_instance=task, treename=TREENAME) or {}
             out["chunks"].update(got.get("chunks", {}))
             out["failed"].update(got.get("failed", {}))
+            fold = got.get("merged") or fold
 
-    # which files failed while processing
-    failed_by_file: dict[tuple[str, str], list[str]] = {}
-    for (ds, fn, start, stop), reason in sorted((tuple(json.loads(c)), r)
-                                                for c, r in out["failed"].items()):
-        failed_by_file.setdefault((ds, fn), []).append(f"entries {start}-{stop}: {reason}")
-    for inp in inputs_ok:
-        reasons = failed_by_file.get((inp.dataset, inp.path))
-        if reasons:
-            more = f" (and {len(reasons) - 1} more failing chunk(s))" if len(reasons) > 1 else ""
-            bad.append(BadFile(inp.dataset, inp.path, f"processing failed: {reasons[0]}{more}",
-                               "processing", inp.n_on_target, inp.entries))
-    if bad and not skip:
-        raise BadInputError(bad)
-    bad_paths = {(b.dataset, b.path) for b in bad}
-    used = [i for i in inputs_ok if (i.dataset, i.path) not in bad_paths]
+        # which files failed while processing
+        failed_by_file: dict[tuple[str, str], list[str]] = {}
+        for (ds, fn, start, stop), reason in sorted((tuple(json.loads(c)), r)
+                                                    for c, r in out["failed"].items()):
+            failed_by_file.setdefault((ds, fn), []).append(f"entries {start}-{stop}: {reason}")
+        for inp in inputs_ok:
+            reasons = failed_by_file.get((inp.dataset, inp.path))
+            if reasons:
+                more = (f" (and {len(reasons) - 1} more failing chunk(s))" if len(reasons) > 1
+                        else "")
+                bad.append(BadFile(inp.dataset, inp.path,
+                                   f"processing failed: {reasons[0]}{more}",
+                                   "processing", inp.n_on_target, inp.entries))
+        if bad and not skip:
+            raise BadInputError(bad)
+        bad_paths = {(b.dataset, b.path) for b in bad}
+        used = [i for i in inputs_ok if (i.dataset, i.path) not in bad_paths]
 
-    # merge in a fixed order: dataset, file, first entry
-    shortfall = []
-    per_dataset: dict[str, list] = {}
-    for inp in sorted(used, key=lambda i: (i.dataset, i.path)):
-        for it in items_by_file[(inp.dataset, inp.path)]:
-            cid = chunk_id(it.dataset, it.filename, it.entrystart, it.entrystop)
-            if cid not in out["chunks"]:
-                continue  # maxchunks, or lost: reconcile reports it
-            payload = out["chunks"][cid]
-            if isinstance(payload, _Inline):  # not checkpointed: the output itself
-                per_dataset.setdefault(inp.dataset, []).append(payload.value)
+        # merge in a fixed order: dataset, file, first entry
+        shortfall = []
+        output: dict[str, Any] = {}
+        wanted: dict[str, list] = {}
+        for inp in sorted(used, key=lambda i: (i.dataset, i.path)):
+            wanted.setdefault(inp.dataset, []).extend(items_by_file[(inp.dataset, inp.path)])
+        for ds, items in sorted(wanted.items()):
+            items = [it for it in items
+                     if chunk_id(it.dataset, it.filename, it.entrystart, it.entrystop)
+                     in positions]  # maxchunks
+            if store is None:  # outputs folded while they arrived
+                acc, exact = fold.finish(ds, [positions[chunk_id(it.dataset, it.filename,
+                                                                 it.entrystart, it.entrystop)]
+                                              for it in items])
+                if not exact:
+                    # a file found bad after some of its chunks were folded (skip_bad_files):
+                    # process the dataset's good chunks again rather than keep every output
+                    again = runner(items, processor_instance=task, treename=TREENAME) or {}
+                    if again.get("failed"):
+                        raise RuntimeError(f"dataset {ds}: chunks failed on the second pass: "
+                                           f"{again['failed']}")
+                    acc, exact = (again.get("merged") or _OrderedFold()).finish(
+                        ds, sorted(positions[chunk_id(it.dataset, it.filename, it.entrystart,
+                                                      it.entrystop)] for it in items))
+                if acc is not None:
+                    output[ds] = acc
                 continue
-            if payload == "stored":
-                payload = store.load(checksums[(inp.dataset, inp.path)], it.entrystart,
+            acc, n = None, 0  # from the checkpoint, one chunk at a time
+            for it in items:
+                cid = chunk_id(it.dataset, it.filename, it.entrystart, it.entrystop)
+                if cid not in out["chunks"]:
+                    continue  # lost: reconcile reports it
+                payload = store.load(checksums[(it.dataset, it.filename)], it.entrystart,
                                      it.entrystop)
                 if payload is None:
                     shortfall.append(
-                        f"{inp.path} (dataset {inp.dataset}): chunk {it.entrystart}-"
+                        f"{it.filename} (dataset {ds}): chunk {it.entrystart}-"
                         f"{it.entrystop} was stored by a worker in {store.dir} but is not "
                         "readable here; workers and this process need a shared filesystem "
                         "for --checkpoint (or run with --no-checkpoint)")
                     continue
-            per_dataset.setdefault(inp.dataset, []).append(decode(payload))
-    output = {ds: _merge(chunks) for ds, chunks in sorted(per_dataset.items())}
+                value = decode(payload)
+                acc = value if n == 0 else (cp.accumulator.add(acc, value) if n == 1
+                                            else cp.accumulator.iadd(acc, value))
+                n += 1
+            if acc is not None:
+                output[ds] = acc
     if not output:
         raise BadInputError(bad, hint=False) if bad else ValueError("nothing was processed")
 
