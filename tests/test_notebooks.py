@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from pathlib import Path
 
 import nbformat
@@ -76,12 +75,10 @@ def test_notebook_runs(name, builtin_sample):
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
-    t0 = time.perf_counter()
     try:
         client.execute(env={**os.environ, "MPLBACKEND": "Agg"})
     except CellExecutionError as exc:  # the failing cell and its traceback
         pytest.fail(f"{name}: {exc}", pytrace=False)
-    assert time.perf_counter() - t0 < TIMEOUT
     # it wrote its figures
     figures = list((ROOT / "results/notebooks" / path.stem).glob("*.png"))
     assert figures, f"{name}: no figure in results/notebooks/{path.stem}/"
