@@ -83,7 +83,9 @@ def config_hash(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file in the same directory, then
+    ``os.replace``); creates the parent directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -111,7 +113,7 @@ class ChunkStore:
                              f"directory (no {MARKER}); choose another --checkpoint DIR")
         self.root.mkdir(parents=True, exist_ok=True)
         if not marker.is_file():
-            _atomic_write(marker, json.dumps({"format": FORMAT, "what": "na64 run chunk "
+            atomic_write(marker, json.dumps({"format": FORMAT, "what": "na64 run chunk "
                                               "checkpoints (JSON only)"}) + "\n")
 
     def path(self, checksum: str, start: int, stop: int) -> Path:
@@ -122,7 +124,7 @@ class ChunkStore:
         doc = {"format": FORMAT, "config": self.config, "checksum": checksum,
                "entrystart": int(start), "entrystop": int(stop), "dataset": dataset,
                "output": output}
-        _atomic_write(p, json.dumps(doc, allow_nan=True))
+        atomic_write(p, json.dumps(doc, allow_nan=True))
         return p
 
     def load(self, checksum: str, start: int, stop: int) -> Any | None:

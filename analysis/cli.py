@@ -189,6 +189,22 @@ def samples_cmd(recipe, force, only, strict) -> None:
 _PHYS_MODELS = ["dark-photon", "scalar", "pseudoscalar", "axial", "zprime"]
 
 
+def _physics_result(compute, as_json: bool) -> dict | None:
+    """``compute().to_dict()``, a ValueError/KeyError reported as a click error; with
+    ``as_json`` the dict is printed as JSON and None returned (nothing more to print)."""
+    import json
+
+    try:
+        r = compute()
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    d = r.to_dict()
+    if as_json:
+        click.echo(json.dumps(d))
+        return None
+    return d
+
+
 @main.command("xsec")
 @click.option("--model", type=click.Choice(_PHYS_MODELS), required=True)
 @click.option("--beam", type=click.Choice(["electron", "positron", "muon"]), required=True)
@@ -204,17 +220,11 @@ _PHYS_MODELS = ["dark-photon", "scalar", "pseudoscalar", "axial", "zprime"]
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def xsec_cmd(model, beam, energy, target, mass, coupling, method, min_fraction, no_inelastic, as_json):
     """Production cross section l N -> l N X (pb per atom)."""
-    import json
-
     from .physics.cross_sections import cross_section
 
-    try:
-        r = cross_section(model, beam, energy, target, mass, coupling, method, min_fraction, not no_inelastic)
-    except (ValueError, KeyError) as exc:
-        raise click.ClickException(str(exc)) from None
-    d = r.to_dict()
-    if as_json:
-        click.echo(json.dumps(d))
+    d = _physics_result(lambda: cross_section(model, beam, energy, target, mass, coupling, method,
+                                              min_fraction, not no_inelastic), as_json)
+    if d is None:
         return
     click.echo(f"sigma({model}, {beam} {energy:g} GeV on {d['target']}, m = {mass:g} GeV, "
                f"E_X/E0 > {min_fraction:g}) = {d['cross_section_pb']:.5g} pb "
@@ -239,21 +249,15 @@ def xsec_cmd(model, beam, energy, target, mass, coupling, method, min_fraction, 
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def yield_cmd(setup, energy, model, mass, coupling, threshold, method, no_inelastic, no_annihilation, as_json):
     """Signal yield per particle on target (produced X with E_X above the threshold)."""
-    import json
-
     from .physics.yields import SETUPS, signal_yield
 
     st = SETUPS[setup]
     energy = st.default_energy if energy is None else energy
     threshold = st.default_threshold if threshold is None else threshold
-    try:
-        r = signal_yield(setup, energy, model, mass, coupling, threshold, method, not no_inelastic,
-                         False if no_annihilation else None)
-    except (ValueError, KeyError) as exc:
-        raise click.ClickException(str(exc)) from None
-    d = r.to_dict()
-    if as_json:
-        click.echo(json.dumps(d))
+    d = _physics_result(lambda: signal_yield(setup, energy, model, mass, coupling, threshold,
+                                             method, not no_inelastic,
+                                             False if no_annihilation else None), as_json)
+    if d is None:
         return
     click.echo(f"N_X/N_beam = {d['signal_per_particle']:.5g} (brem {d['brem_per_particle']:.4g}, "
                f"annihilation {d['annihilation_per_particle']:.4g}) [{d['method_used']}]")

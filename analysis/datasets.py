@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -32,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from .checkpoint import atomic_write
 from .codes import SETUP_NAMES, Model, Setup
 
 SETUPS = ("electron", "positron", "muon", "hadron")
@@ -212,15 +212,7 @@ def write_manifest(manifest: Manifest, path: str | Path) -> Path:
             "# Written by `na64 catalogue`; file entries are checked by analysis.datasets.verify.\n"
             + yaml.safe_dump({"datasets": out}, sort_keys=False, default_flow_style=False,
                              allow_unicode=True, width=100))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text)
     return path
 
 

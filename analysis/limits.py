@@ -262,18 +262,11 @@ def efficiency_from_selection(selection, setup: str, masses, threshold=None,
     """
     if _EFFICIENCY_PROVIDER is not None:
         return as_efficiency(_EFFICIENCY_PROVIDER(selection, setup, masses))
-    if setup == "electron":  # fresh signal simulation through the selection
-        from .efficiency import simulated_efficiency
+    from .efficiency import SETUPS, simulated_efficiency
 
-        return simulated_efficiency(selection, setup, masses, threshold=threshold)
-    if setup == "hadron":  # NA64h: simulate π⁻N → M⁰X, M⁰ → inv and apply the selection
-        from .simulation.hadron_limits import hadron_efficiency  # (default na64h_eta.yaml)
-
-        return hadron_efficiency(selection, masses)
-    if setup == "muon":  # NA64μ: simulate μN → μNX and apply the selection (default na64mu_2022.yaml)
-        from .simulation.muon_limits import muon_efficiency
-
-        return muon_efficiency(selection, masses, model or "zprime")
+    if setup in SETUPS:  # fresh signal simulation through the selection (analysis.efficiency)
+        return simulated_efficiency(selection, setup, masses, threshold=threshold,
+                                    model=model if SETUPS[setup].model_dependent else None)
     raise NotImplementedError(
         "the signal efficiency of a selection needs signal samples processed with it (not "
         "available yet): pass --efficiency E (a number or a CSV with columns mass,efficiency)")

@@ -22,29 +22,9 @@ from analysis.schema import RUNINFO, SPILLS, event_branches, validate_file
 from analysis.simulation import PROCESSES, process_spec, simulate
 from analysis.simulation import detector as det
 from analysis.simulation import electron as el
+from helpers import assert_same_events, ecal_energy, hcal_energy, poisson_ok
 
 BRANCHES = event_branches(1, True)
-
-
-def _ecal(ev):
-    return ev["ecal_pre"].sum(axis=(1, 2)) + ev["ecal_main"].sum(axis=(1, 2))
-
-
-def _hcal(ev):
-    return ev["hcal_e"].sum(axis=(1, 2, 3))
-
-
-def _same(a: dict, b: dict):
-    assert set(a) == set(b)
-    for k in a:
-        if isinstance(a[k], ak.Array):
-            assert ak.to_list(a[k]) == ak.to_list(b[k]), k
-        else:
-            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
-def _poisson_ok(observed, expected, n_sigma=4.0):
-    return abs(observed - expected) <= n_sigma * math.sqrt(max(expected, 1.0))
 
 
 # ----------------------------------------------------------------------------------------
@@ -67,12 +47,12 @@ def em_showers():
 
 def test_same_seed_same_events(pseudo):
     again = simulate("electron", "2023", n_on_target=1e7, seed=11)
-    _same(pseudo.events, again.events)
+    assert_same_events(pseudo.events, again.events)
 
 
 def test_chunking_does_not_change_events(pseudo):
     one_by_one = simulate("electron", "2023", n_on_target=1e7, seed=11, chunk_spills=1)
-    _same(pseudo.events, one_by_one.events)
+    assert_same_events(pseudo.events, one_by_one.events)
 
 
 def test_spill_ranges_concatenate_to_the_full_sample():
@@ -81,14 +61,14 @@ def test_spill_ranges_concatenate_to_the_full_sample():
                       spill_range=r).events for r in ((0, 1), (1, 3))]
     joined = {k: (ak.concatenate([p[k] for p in parts]) if isinstance(parts[0][k], ak.Array)
                   else np.concatenate([p[k] for p in parts])) for k in parts[0]}
-    _same(full.events, joined)
+    assert_same_events(full.events, joined)
     assert len(full.spills["run"]) == 3
 
 
 def test_different_seed_different_events(pseudo):
     other = simulate("electron", "2023", n_on_target=1e7, seed=12)
     n = min(len(other.events["trigger"]), len(pseudo.events["trigger"]))
-    assert not np.array_equal(_ecal(other.events)[:n], _ecal(pseudo.events)[:n])
+    assert not np.array_equal(ecal_energy(other.events)[:n], ecal_energy(pseudo.events)[:n])
 
 
 def test_event_numbers_unique_within_run(pseudo):
@@ -104,10 +84,10 @@ def test_biased_and_signal_samples_are_reproducible(monkeypatch):
                  block_size=1000).events
     b = simulate("electron", "2023", process="dimuon", n_events=3000, bias=1e-2, seed=3,
                  block_size=1000, chunk_spills=2).events
-    _same(a, b)
+    assert_same_events(a, b)
     s1 = simulate("electron", "2023", signal="dark-photon", mass=0.01, n_events=500, seed=4)
     s2 = simulate("electron", "2023", signal="dark-photon", mass=0.01, n_events=500, seed=4)
-    _same(s1.events, s2.events)
+    assert_same_events(s1.events, s2.events)
 
 
 # ----------------------------------------------------------------------------------------
@@ -190,7 +170,7 @@ def test_ecal_peak_and_resolution_of_full_energy_electrons(em_showers):
     ev = em_showers
     assert np.all(ev["mc_process"] == int(Process.EM_SHOWER))
     assert np.all(ev["trigger"] == 2)  # calibration trigger only
-    e = _ecal(ev)
+    e = ecal_energy(ev)
     e0 = 100.0
     # σ² = E0²(a²/E0 + c²) ⊕ beam spread, evaluated by hand; noise (72 cells) negligible
     sigma = e0 * math.sqrt(0.10 ** 2 / e0 + 0.01 ** 2 + 0.008 ** 2)
@@ -208,7 +188,7 @@ def test_ecal_peak_and_resolution_of_full_energy_electrons(em_showers):
     ps = ev["ecal_pre"].sum(axis=(1, 2))
     assert np.quantile(ps, 0.01) > det.TRIGGER_PS_MIN
     # nothing behind 40 X0: HCAL and VETO see only noise
-    assert np.mean(_hcal(ev) > 1.0) < 0.001  # 36 cells × 30 MeV noise: σ = 0.18 GeV
+    assert np.mean(hcal_energy(ev) > 1.0) < 0.001  # 36 cells × 30 MeV noise: σ = 0.18 GeV
     assert np.mean(ev["veto_e"].max(axis=1) > 1.0) < 0.001
 
 
@@ -270,9 +250,9 @@ def test_vhcal_catches_upstream_hadrons():
     assert abs(caught.mean() - p) < 4 * sd
     assert np.all(np.isnan(ev16["vhcal_e"]))
     # same generated events in both periods apart from the VHCAL
-    np.testing.assert_array_equal(_ecal(ev23), _ecal(ev16))
+    np.testing.assert_array_equal(ecal_energy(ev23), ecal_energy(ev16))
     # >10× background rejection in the 2023 box (E_ECAL < 60, E_HCAL < 1, quiet VETO)
-    box = (_ecal(ev23) < 60) & (_hcal(ev23) < 1) & (ev23["veto_e"].max(axis=1) < 1)
+    box = (ecal_energy(ev23) < 60) & (hcal_energy(ev23) < 1) & (ev23["veto_e"].max(axis=1) < 1)
     assert box.sum() > 50
     assert (box & ~caught).sum() < box.sum() / 10
 
@@ -306,12 +286,12 @@ def test_dimuon_two_mips_in_every_hcal_module():
     for m in range(4):
         assert modules[:, m].mean() == pytest.approx(_mean_mip_module_energy(m), rel=0.04)
     # hard photons (E_ECAL < 40 GeV: k > 60 GeV): two MIPs in each of the four modules
-    hard = _ecal(ev) < 40
+    hard = ecal_energy(ev) < 40
     med = np.median(modules[hard], axis=0)
     assert np.all((med > 1.6 * 2.0) & (med < 2.4 * 2.0)), med
     assert np.median(ev["veto_e"][hard], axis=0) == pytest.approx([2 * 3.0] * 3, rel=0.15)
     # dimuons are not signal-like: E_HCAL ≫ 1 GeV
-    assert np.mean(_hcal(ev) < 1.0) < 0.01
+    assert np.mean(hcal_energy(ev) < 1.0) < 0.01
 
 
 # ----------------------------------------------------------------------------------------
@@ -332,25 +312,25 @@ def test_recorded_counts_are_poisson_consistent(pseudo):
     rates = {s.code: s.rate for s in PROCESSES.values()}
     assert sum(rates.values()) == pytest.approx(1.0)
     # full-energy electrons: calibration trigger only (prescale 1e-4)
-    assert _poisson_ok(counts[Process.EM_SHOWER], rates[Process.EM_SHOWER] * eot * 1e-4)
+    assert poisson_ok(counts[Process.EM_SHOWER], rates[Process.EM_SHOWER] * eot * 1e-4)
     # low-energy tail: recorded when E0(1-y) < 80 GeV, i.e. y > 0.2 (brems spectrum)
     assert rates[Process.LOW_ENERGY_TAIL] == 1e-3
     exp_tail = 1e-3 * eot * _brems_sf(0.2)
-    assert _poisson_ok(counts[Process.LOW_ENERGY_TAIL], exp_tail)
+    assert poisson_ok(counts[Process.LOW_ENERGY_TAIL], exp_tail)
     # dimuons: E0 - k + 2 MIP (2 × 0.46 GeV) < 80 → k > 20.9 GeV of the QED pair spectrum
     # above 10 GeV, at the QED rate (analysis.physics.dimuon)
     kcut = 20.0 + 2 * 11.5e-3 * 40
     acc = 1.0 - dimuon_pair_energy_cdf(100.0, kcut, min_pair_energy=10.0)
     qed = dimuon_rate_per_eot(100.0, 10.0)
     assert rates[Process.DIMUON] == pytest.approx(qed, rel=1e-9)
-    assert _poisson_ok(counts[Process.DIMUON], qed * eot * acc)
+    assert poisson_ok(counts[Process.DIMUON], qed * eot * acc)
     # generated numbers: Poisson(rate × EOT) for every process
     for s in PROCESSES.values():
         mean = s.rate * eot * (1e-4 if s.calib_only else 1.0)
-        assert _poisson_ok(pseudo.per_process[s.name]["generated"], mean), s.name
+        assert poisson_ok(pseudo.per_process[s.name]["generated"], mean), s.name
     # the signal box is empty in pseudo-data of this size (≪ 1 expected)
     ev = pseudo.events
-    box = ((ev["trigger"] & 1 == 1) & (_ecal(ev) < 60) & (_hcal(ev) < 1)
+    box = ((ev["trigger"] & 1 == 1) & (ecal_energy(ev) < 60) & (hcal_energy(ev) < 1)
            & (np.abs(ev["beam_p"] - 100) < 3) & (ev["srd_e"] > 1).all(axis=1)
            & (ev["n_tracks_in"] == 1) & (ev["veto_e"].max(axis=1) < 1)
            & (np.nan_to_num(ev["vhcal_e"]).sum(axis=1) < 1))
@@ -359,7 +339,7 @@ def test_recorded_counts_are_poisson_consistent(pseudo):
 
 def test_physics_trigger_bits(pseudo):
     ev = pseudo.events
-    e = _ecal(ev)
+    e = ecal_energy(ev)
     ps = ev["ecal_pre"].sum(axis=(1, 2))
     phys = (ev["trigger"] & 1) == 1
     # bit 0 events: preshower fired and ECAL below 80 GeV (trigger-level sums; offline
@@ -380,7 +360,7 @@ def test_biased_weights_sum_to_rate_times_exposure():
     # importance-sampling estimate of rate × E, with its statistical error
     assert abs(w.sum() - rate * exposure) < 4 * math.sqrt(w.size) * w.std()
     # the tail is oversampled yet correctly weighted: P(y > 0.6) from the spectrum
-    y = 1 - _ecal(res.events) / 100.0
+    y = 1 - ecal_energy(res.events) / 100.0
     tail = y > 0.6
     assert tail.mean() > 2 * _brems_sf(0.6)
     frac = w[tail].sum() / w.sum()
@@ -410,7 +390,7 @@ def test_pileup_topology():
 def test_decay_in_flight_has_invisible_neutrino_and_no_sr():
     ev = simulate("electron", "2023", process="decay-in-flight", n_events=5000, seed=71,
                   record="all").events
-    e = _ecal(ev)
+    e = ecal_energy(ev)
     inv = ev["mc_invisible_e"]
     # E_ECAL + E_ν ≈ E_K within the ECAL resolution
     assert np.median(np.abs(e + inv - 100.0)) < 3.0
@@ -444,7 +424,7 @@ def test_signal_detector_side(monkeypatch, period):
     assert res.n_events == 5000 and res.n_on_target == 0
     assert np.all(ev["mc_process"] == int(Process.SIGNAL))
     assert np.all(ev["mc_mass"] == np.float32(0.02))
-    e = _ecal(ev)
+    e = ecal_energy(ev)
     inv = ev["mc_invisible_e"]
     # E_X scales with the event's E0: E_ECAL + E_X = E0, E_ECAL resolution at 40 GeV
     assert inv.mean() == pytest.approx(60.0, rel=0.002)
@@ -453,7 +433,7 @@ def test_signal_detector_side(monkeypatch, period):
                                    pytest.approx(sigma, rel=0.07))
     # E_ECAL ≈ 40 < 80 and the preshower fired (late shower starts: ~0.2 % inefficiency)
     assert np.mean(ev["trigger"] & 1) > 0.99
-    assert np.mean(_hcal(ev) < 0.5) > 0.99
+    assert np.mean(hcal_energy(ev) < 0.5) > 0.99
     assert np.mean(ev["veto_e"].max(axis=1) < 1.0) > 0.99
     assert np.mean(ev["n_tracks_in"] == 1) > 0.99
     if period == "2023":

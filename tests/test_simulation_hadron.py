@@ -21,25 +21,9 @@ from analysis.simulation import simulate
 from analysis.simulation import detector as det
 from analysis.simulation import electron as el
 from analysis.simulation import hadron as h
+from helpers import assert_same_events, ecal_energy, hcal_energy
 
 BRANCHES = event_branches(int(Setup.HADRON), True)
-
-
-def _ecal(ev):
-    return ev["ecal_pre"].sum(axis=(1, 2)) + ev["ecal_main"].sum(axis=(1, 2))
-
-
-def _hcal(ev):
-    return ev["hcal_e"].sum(axis=(1, 2, 3))
-
-
-def _same(a: dict, b: dict):
-    assert set(a) == set(b)
-    for k in a:
-        if isinstance(a[k], ak.Array):
-            assert ak.to_list(a[k]) == ak.to_list(b[k]), k
-        else:
-            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +37,13 @@ def pseudo():
 
 def test_chunked_equals_unchunked(pseudo):
     again = simulate("hadron", "2023", n_on_target=3e6, seed=21, chunk_spills=1)
-    _same(pseudo.events, again.events)
+    assert_same_events(pseudo.events, again.events)
     parts = [simulate("hadron", "2023", n_on_target=3e6, seed=21, spill_range=(i, i + 1))
              for i in range(3)]
     joined = {k: (ak.concatenate([p.events[k] for p in parts])
                   if isinstance(pseudo.events[k], ak.Array)
                   else np.concatenate([p.events[k] for p in parts])) for k in pseudo.events}
-    _same(pseudo.events, joined)
+    assert_same_events(pseudo.events, joined)
     assert math.fsum(p.n_on_target for p in parts) == pseudo.n_on_target == 3e6
 
 
@@ -132,7 +116,7 @@ def test_beam_momentum_and_srd_of_electrons():
     mean = 10 * 8.0 / (15.0 * math.sqrt(3.0)) * eps_c
     assert ev["srd_e"].mean() == pytest.approx(mean, rel=0.03)
     assert np.nanmedian(ev["beam_p"]) == pytest.approx(50.0, abs=0.05)  # NaN: no track
-    assert np.median(_ecal(ev)) == pytest.approx(50.0, rel=0.02)
+    assert np.median(ecal_energy(ev)) == pytest.approx(50.0, rel=0.02)
 
 
 # ----------------------------------------------------------------------------------------
@@ -202,7 +186,7 @@ def test_hadron_showers_are_contained_and_never_trigger():
     res = simulate("hadron", "2023", process="hadron-shower", n_events=20000, seed=9,
                    record="all")
     ev = res.events
-    tot = _ecal(ev) + _hcal(ev)
+    tot = ecal_energy(ev) + hcal_energy(ev)
     assert not (ev["trigger"] & 1).any()
     assert tot.min() > h.TRIGGER_TOTAL_MAX
     assert 40.0 < np.median(tot) < 55.0
@@ -213,8 +197,8 @@ def test_hadron_showers_are_contained_and_never_trigger():
 def test_visible_charge_exchange_is_electromagnetic():
     ev = simulate("hadron", "2023", process="charge-exchange-visible", n_events=4000,
                   seed=10, record="all").events
-    assert np.median(_ecal(ev)) > 40.0
-    assert np.median(_hcal(ev)) < 5.0
+    assert np.median(ecal_energy(ev)) > 40.0
+    assert np.median(hcal_energy(ev)) < 5.0
     assert not (ev["trigger"] & 1).any()
 
 
@@ -234,7 +218,7 @@ def test_signal_sample():
     trunc = 1.0 - 10.0 * math.exp(-10.0) / (1.0 - math.exp(-10.0))
     e_rec = 0.3 * trunc + 0.7 * (1.0 / 8.0 / (2 * 0.93957) + 0.02)
     assert ev["mc_invisible_e"].mean() == pytest.approx(50.0 - e_rec, abs=0.03)
-    tot = _ecal(ev) + _hcal(ev)
+    tot = ecal_energy(ev) + hcal_energy(ev)
     assert (ev["trigger"] & 1).mean() > 0.999
     assert np.median(tot) < 1.0  # "complete disappearance": MIP track + recoil
     assert (tot < 5.0).mean() > 0.99

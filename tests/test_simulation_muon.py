@@ -20,6 +20,7 @@ from analysis.codes import Model, Process
 from analysis.schema import event_branches, validate_file
 from analysis.simulation import simulate
 from analysis.simulation import muon as mu
+from helpers import assert_same_events, poisson_ok
 
 BRANCHES = event_branches(3, True)
 MOYAL_MEAN = math.log(2.0) + 0.5772156649  # mean of X = -ln Z², Z ~ N(0, 1)
@@ -27,19 +28,6 @@ MOYAL_MEAN = math.log(2.0) + 0.5772156649  # mean of X = -ln Z², Z ~ N(0, 1)
 
 def _ecal(ev):
     return ev["ecal_pre"].sum(axis=(1, 2)).astype(float) + ev["ecal_main"].sum(axis=(1, 2))
-
-
-def _same(a: dict, b: dict):
-    assert set(a) == set(b)
-    for k in a:
-        if isinstance(a[k], ak.Array):
-            assert ak.to_list(a[k]) == ak.to_list(b[k]), k
-        else:
-            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
-def _poisson_ok(observed, expected, n_sigma=4.0):
-    return abs(observed - expected) <= n_sigma * math.sqrt(max(expected, 1.0))
 
 
 def _sel(ev, mask):
@@ -62,7 +50,7 @@ def zprime():
 
 def test_chunked_equals_unchunked(pseudo):
     one_by_one = simulate("muon", "2022", n_on_target=2e7, seed=21, chunk_spills=1)
-    _same(pseudo.events, one_by_one.events)
+    assert_same_events(pseudo.events, one_by_one.events)
     other = simulate("muon", "2022", n_on_target=2e7, seed=22)
     assert not np.array_equal(other.events["mu_p_out"][:100], pseudo.events["mu_p_out"][:100])
 
@@ -73,17 +61,17 @@ def test_spill_ranges_and_fixed_size_samples_are_reproducible():
                       spill_range=r).events for r in ((0, 1), (1, 3))]
     joined = {k: (ak.concatenate([p[k] for p in parts]) if isinstance(parts[0][k], ak.Array)
                   else np.concatenate([p[k] for p in parts])) for k in parts[0]}
-    _same(full.events, joined)
+    assert_same_events(full.events, joined)
     a = simulate("muon", "2022", process="decay-in-flight", n_events=3000, bias=1e-2, seed=3,
                  block_size=1000).events
     b = simulate("muon", "2022", process="decay-in-flight", n_events=3000, bias=1e-2, seed=3,
                  block_size=1000, chunk_spills=2).events
-    _same(a, b)
+    assert_same_events(a, b)
     s1 = simulate("muon", "2022", signal="scalar", mass=0.1, n_events=700, seed=4,
                   block_size=300)
     s2 = simulate("muon", "2022", signal="scalar", mass=0.1, n_events=700, seed=4,
                   block_size=300, chunk_spills=1)
-    _same(s1.events, s2.events)
+    assert_same_events(s1.events, s2.events)
 
 
 # ----------------------------------------------------------------------------------------
@@ -220,10 +208,10 @@ def test_recorded_counts_are_poisson_consistent(pseudo):
     assert sum(rates.values()) == pytest.approx(1.0)
     for s in mu.PROCESSES.values():
         mean = s.rate * mot * (1e-4 if s.calib_only else 1.0)
-        assert _poisson_ok(pseudo.per_process[s.name]["generated"], mean), s.name
+        assert poisson_ok(pseudo.per_process[s.name]["generated"], mean), s.name
     counts = np.bincount(pseudo.events["mc_process"], minlength=25)
-    assert _poisson_ok(counts[Process.MU_ORDINARY], rates[Process.MU_ORDINARY] * mot * 1e-4)
-    assert _poisson_ok(counts[Process.MU_MOMENTUM_TAIL], 1e-4 * mot)  # accidental triggers
+    assert poisson_ok(counts[Process.MU_ORDINARY], rates[Process.MU_ORDINARY] * mot * 1e-4)
+    assert poisson_ok(counts[Process.MU_MOMENTUM_TAIL], 1e-4 * mot)  # accidental triggers
     # target interactions: trigger acceptance ∫ dσ/dv ε(p(1 − v) − 0.3) over v and the
     # beam spread, computed here by quadrature (calibration triggers add 1e-4)
     vmax = 1 - 0.75 * math.sqrt(math.e) * 0.1056584 / 160 * 82 ** (1 / 3)
@@ -237,7 +225,7 @@ def test_recorded_counts_are_poisson_consistent(pseudo):
             p * (1 - vs) - 0.3 > 10)
         acc += w * np.trapezoid(dsdv * eff, vs) / np.trapezoid(dsdv, vs)
     acc = acc + (1 - acc) * 1e-4
-    assert _poisson_ok(counts[Process.MU_NUCLEAR], rates[Process.MU_NUCLEAR] * mot * acc)
+    assert poisson_ok(counts[Process.MU_NUCLEAR], rates[Process.MU_NUCLEAR] * mot * acc)
     assert np.all(pseudo.events["trigger"] > 0)
 
 

@@ -20,63 +20,28 @@ Documentation: docs/na64h.md.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
+from .. import efficiency as _eff
 from . import hadron as h
 
+_SETUP = _eff.SETUPS["hadron"]
 #: Default NA64h selection (repository-relative path).
-DEFAULT_SELECTION = "selections/na64h_eta.yaml"
+DEFAULT_SELECTION = next(iter(_SETUP.selections))
 #: Signal events simulated for an efficiency (binomial error ≈ 0.2 % at ε ≈ 0.9).
-DEFAULT_SIGNAL_EVENTS = 20000
+DEFAULT_SIGNAL_EVENTS = _SETUP.n_events
 #: Fixed seed: the efficiency is a deterministic function of the selection.
-DEFAULT_SIGNAL_SEED = 8801
-
-
-def _selection_path(selection) -> str | Path:
-    if selection is None:
-        here = Path(__file__).resolve().parents[2] / DEFAULT_SELECTION
-        return here if here.exists() else DEFAULT_SELECTION
-    return selection
-
-
-def _load(selection):
-    from ..selection import Selection, load_selection
-
-    return selection if isinstance(selection, Selection) else load_selection(
-        _selection_path(selection))
+DEFAULT_SIGNAL_SEED = _SETUP.seed
 
 
 def cut_flow(events: dict, selection=None, *, runinfo: dict | None = None,
              weights: np.ndarray | None = None) -> list[tuple[str, float]]:
     """[(cut label, Σ weight of events passing it and every earlier cut)], first entry
     ("all", total). ``runinfo`` (a simulate() runinfo) sets the cut context."""
-    sel = _load(selection)
-    ri = runinfo or {}
-    ctx = sel.context(
-        runinfo_beam_energy=float(ri["beam_energy"][0]) if "beam_energy" in ri else None,
-        has_vhcal=bool(ri["has_vhcal"][0]) if "has_vhcal" in ri else False,
-        is_mc=True, setup=int(ri["setup"][0]) if "setup" in ri else 4)
-    masks = sel.evaluate(events, ctx)
-    n = len(events["trigger"])
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    keep = np.ones(n, dtype=bool)
-    out = [("all", float(w.sum()))]
-    for label in sel.labels:
-        keep &= masks[label]
-        out.append((label, float(w[keep].sum())))
-    return out
-
-
-@lru_cache(maxsize=16)
-def _efficiency_cached(meson: str, selection: str, n_events: int, seed: int):
-    from .generate import simulate
-
-    res = simulate("hadron", "2023", signal=meson, n_events=n_events, seed=seed)
-    flow = cut_flow(res.events, selection, runinfo=res.runinfo)
-    return flow[-1][1] / flow[0][1], tuple(flow)
+    sel = _eff.load("hadron", selection)
+    return _eff.cut_flow(events, sel, _eff.runinfo_context(sel, runinfo, setup=4),
+                         weights=weights)
 
 
 def signal_efficiency(meson: str = "eta", selection=None, *, n_events: int = DEFAULT_SIGNAL_EVENTS,
@@ -84,10 +49,11 @@ def signal_efficiency(meson: str = "eta", selection=None, *, n_events: int = DEF
     """Efficiency of ``selection`` for π⁻N → M⁰X, M⁰ → invisible (``meson`` eta/eta-prime):
     ``{"efficiency", "error" (binomial), "cut_flow", "n_events", "selection"}``."""
     meson = h.signal_meson(meson)
-    sel = str(_selection_path(selection))
-    eff, flow = _efficiency_cached(meson, sel, int(n_events), int(seed))
+    sel = str(_eff.selection_path("hadron", selection))
+    p = _eff.point_efficiency("hadron", meson, None, selection, n_events=n_events, seed=seed)
+    eff = p["efficiency"]
     return {"meson": meson, "efficiency": eff,
-            "error": math.sqrt(eff * (1.0 - eff) / n_events), "cut_flow": list(flow),
+            "error": math.sqrt(eff * (1.0 - eff) / n_events), "cut_flow": p["cut_flow"],
             "n_events": int(n_events), "seed": int(seed), "selection": sel}
 
 
@@ -100,17 +66,9 @@ def meson_for_mass(mass: float) -> str:
 
 
 def hadron_efficiency(selection, masses):
-    """Efficiency table at the meson mass(es) from the simulation (analysis.limits hook)."""
-    from ..limits import Efficiency
-
-    m = np.atleast_1d(np.asarray(masses, dtype=np.float64))
-    vals = [signal_efficiency(meson_for_mass(x), selection)["efficiency"] for x in m]
-    src = (f"NA64h signal simulation ({DEFAULT_SIGNAL_EVENTS} events, seed "
-           f"{DEFAULT_SIGNAL_SEED}) with selection "
-           f"{DEFAULT_SELECTION if selection is None else selection}")
-    if m.size == 1:
-        return Efficiency.table(m, vals, allow_extrapolation=True, source=src)
-    return Efficiency.table(m, vals, source=src)
+    """Efficiency table at the meson mass(es) from the simulation (analysis.limits hook;
+    :func:`analysis.efficiency.simulated_efficiency`)."""
+    return _eff.simulated_efficiency(selection, "hadron", masses)
 
 
 def br_limit(meson: str = "eta", n_on_target: float = 2.9e9, *, selection=None,

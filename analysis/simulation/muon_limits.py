@@ -18,36 +18,23 @@ Documentation: docs/na64mu.md.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
+from .. import efficiency as _eff
+
+_SETUP = _eff.SETUPS["muon"]
 #: Default NA64μ selection (repository-relative path).
-DEFAULT_SELECTION = "selections/na64mu_2022.yaml"
+DEFAULT_SELECTION = next(iter(_SETUP.selections))
 #: Signal events per mass for an efficiency (binomial error ≈ 0.5 % at ε ≈ 0.85 for the
 #: ≈30 % of them above threshold at light masses; generated above 50 GeV).
-DEFAULT_SIGNAL_EVENTS = 8000
+DEFAULT_SIGNAL_EVENTS = _SETUP.n_events
 #: Fixed seed: the efficiency is a deterministic function of the selection.
-DEFAULT_SIGNAL_SEED = 7701
+DEFAULT_SIGNAL_SEED = _SETUP.seed
 #: Masses (GeV) at which the efficiency is simulated; log-interpolated in between.
-EFFICIENCY_MASSES = (0.001, 0.01, 0.05, 0.1, 0.3, 1.0)
+EFFICIENCY_MASSES = _SETUP.masses
 #: Generation cut on E_X (GeV), below the 80 GeV threshold by ≫ the p_out resolution.
-GENERATION_MIN_ENERGY = 50.0
-
-
-def _selection_path(selection) -> str | Path:
-    if selection is None:
-        here = Path(__file__).resolve().parents[2] / DEFAULT_SELECTION
-        return here if here.exists() else DEFAULT_SELECTION
-    return selection
-
-
-def _load(selection):
-    from ..selection import Selection, load_selection
-
-    return selection if isinstance(selection, Selection) else load_selection(
-        _selection_path(selection))
+GENERATION_MIN_ENERGY = _SETUP.generation_cut(math.inf)
 
 
 def cut_flow(events: dict, selection=None, *, weights=None) -> list[tuple[str, float]]:
@@ -55,39 +42,10 @@ def cut_flow(events: dict, selection=None, *, weights=None) -> list[tuple[str, f
     for in-memory muon-setup events (``simulate("muon", ...).events``)."""
     from .muon import BEAM_ENERGY, PERIODS
 
-    sel = _load(selection)
+    sel = _eff.load("muon", selection)
     ctx = sel.context(runinfo_beam_energy=BEAM_ENERGY, has_vhcal=PERIODS["2022"], is_mc=True,
                       setup=3)
-    masks = sel.evaluate(events, ctx)
-    n = len(events["trigger"])
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    keep = np.ones(n, dtype=bool)
-    out = [("all", float(w.sum()))]
-    for label in sel.labels:
-        keep &= masks[label]
-        out.append((label, float(w[keep].sum())))
-    return out
-
-
-def _threshold(sel) -> float:
-    """E_X threshold of the selection: beam energy − the box's p_out bound."""
-    p_max = sel.box_region().get("mu_p_out", (None, None))[1]
-    if p_max is None:
-        raise ValueError(f"selection {sel.name}: its signal box does not bound mu_p_out")
-    return float(sel.beam_energy - p_max)
-
-
-@lru_cache(maxsize=64)
-def _efficiency_cached(model: str, mass: float, selection: str, n_events: int, seed: int):
-    from .generate import simulate
-
-    sel = _load(selection)
-    thr = _threshold(sel)
-    res = simulate("muon", "2022", signal=model, mass=mass, n_events=n_events, seed=seed,
-                   min_invisible_energy=min(GENERATION_MIN_ENERGY, thr))
-    flow = cut_flow(res.events, sel)
-    produced = int(np.count_nonzero(res.events["mc_invisible_e"] > thr))
-    return flow[-1][1] / produced, produced, tuple(flow)
+    return _eff.cut_flow(events, sel, ctx, weights=weights)
 
 
 def signal_efficiency(model: str = "zprime", mass: float = 0.01, selection=None, *,
@@ -95,13 +53,9 @@ def signal_efficiency(model: str = "zprime", mass: float = 0.01, selection=None,
                       ) -> dict:
     """Efficiency of ``selection`` for ``model`` at ``mass`` (GeV): selected events /
     produced events with E_X above the selection's threshold (so it multiplies the yield
-    above that threshold). Returns {"efficiency", "produced", "cut_flow", "threshold"}."""
-    sel_path = str(_selection_path(selection))
-    eff, produced, flow = _efficiency_cached(str(model), float(mass), sel_path, int(n_events),
-                                             int(seed))
-    return {"efficiency": eff, "produced": produced, "cut_flow": list(flow),
-            "threshold": _threshold(_load(sel_path)),
-            "binomial_unc": math.sqrt(max(eff * (1 - eff), 0.0) / max(produced, 1))}
+    above that threshold). Returns {"efficiency", "produced", "cut_flow", "threshold",
+    "binomial_unc"} (:func:`analysis.efficiency.point_efficiency`)."""
+    return _eff.point_efficiency("muon", model, mass, selection, n_events=n_events, seed=seed)
 
 
 def muon_efficiency(selection, masses, model: str = "zprime"):
@@ -109,17 +63,7 @@ def muon_efficiency(selection, masses, model: str = "zprime"):
     selection) for ``model``, simulated at :data:`EFFICIENCY_MASSES` within the requested
     mass range (plus its ends) and interpolated; relative to the yield above the
     selection's threshold (``efficiency_includes_threshold`` false)."""
-    from ..limits import Efficiency
-
-    masses = np.atleast_1d(np.asarray(masses, dtype=float))
-    lo, hi = float(masses.min()), float(masses.max())
-    grid = sorted({lo, hi, *(m for m in EFFICIENCY_MASSES if lo < m < hi)})
-    values = [signal_efficiency(model, m, selection)["efficiency"] for m in grid]
-    if len(grid) == 1:
-        return Efficiency.constant(values[0])
-    return Efficiency.table(np.array(grid), np.array(values),
-                            source=f"muon-setup signal simulation ({model}), selection "
-                                   f"{Path(str(_selection_path(selection))).name}")
+    return _eff.simulated_efficiency(selection, "muon", masses, model=model)
 
 
 # ----------------------------------------------------------------------------------------
