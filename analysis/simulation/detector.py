@@ -691,6 +691,25 @@ def track(truth: Truth, rng: np.random.Generator) -> Track:
                  np.where(has, bx, nan), np.where(has, by, nan))
 
 
+def event_branches(fin: dict, phys: np.ndarray, calib: np.ndarray, code: int,
+                   invisible: np.ndarray, t_spill: np.ndarray) -> dict:
+    """Trigger, calorimeter, SRD, VETO and MC branches of recorded events from the output of
+    :func:`finish` (shared by the event loops of every setup; `t_spill` orders the events
+    within their spill and is dropped before writing)."""
+    m = len(invisible)
+    return {
+        "trigger": (phys * TRIGGER_PHYSICS + calib * TRIGGER_CALIB).astype(np.int32),
+        "srd_e": fin["srd"], "srd_t": fin["t_srd"],
+        "ecal_pre": fin["pre"], "ecal_main": fin["main"], "ecal_t": fin["t_ecal"],
+        "veto_e": fin["veto"], "hcal_e": fin["hcal"], "hcal_t": fin["t_hcal"],
+        "vhcal_e": fin["vhcal"],
+        "mc_process": np.full(m, int(code), dtype=np.int32),
+        "mc_invisible_e": invisible,
+        "mc_mass": np.full(m, np.nan),
+        "_t_spill": t_spill,
+    }
+
+
 def tracker_branches(a: Track, b: Track | None) -> dict[str, object]:
     """NTUPLE.md tracker branches from one or two (pile-up) tracks; hits ordered by station.
     The beam track is the in-time particle's if reconstructed, else the other one's."""

@@ -488,18 +488,8 @@ def run_generator(generate: Callable, tails, code: int, rng: np.random.Generator
         trk_b = None
         fin = det.finish(ro_a, rng)
         invisible = a_r.invisible
-    ev = {
-        "trigger": (phys[idx] * det.TRIGGER_PHYSICS + calib[idx] * det.TRIGGER_CALIB
-                    ).astype(np.int32),
-        "srd_e": fin["srd"], "srd_t": fin["t_srd"],
-        "ecal_pre": fin["pre"], "ecal_main": fin["main"], "ecal_t": fin["t_ecal"],
-        "veto_e": fin["veto"], "hcal_e": fin["hcal"], "hcal_t": fin["t_hcal"],
-        "vhcal_e": fin["vhcal"],
-        "mc_process": np.full(m, int(code), dtype=np.int32),
-        "mc_invisible_e": invisible,
-        "mc_mass": np.full(m, np.nan),
-        "_t_spill": rng.uniform(0.0, SPILL_LENGTH, m),
-    }
+    ev = det.event_branches(fin, phys[idx], calib[idx], code, invisible,
+                            rng.uniform(0.0, SPILL_LENGTH, m))
     ev.update(det.tracker_branches(trk_a, trk_b))
     return Batch(ev, n, m, w[idx], float(w.sum()))
 

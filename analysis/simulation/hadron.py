@@ -555,18 +555,8 @@ def run_generator(generate: Callable, tails, code: int, rng: np.random.Generator
     ro = det.readout(a_r, dep.subset(idx), rng, ctx.has_vhcal)
     trk = track(a_r, rng)
     fin = det.finish(ro, rng)
-    ev = {
-        "trigger": (phys[idx] * det.TRIGGER_PHYSICS + calib[idx] * det.TRIGGER_CALIB
-                    ).astype(np.int32),
-        "srd_e": fin["srd"], "srd_t": fin["t_srd"],
-        "ecal_pre": fin["pre"], "ecal_main": fin["main"], "ecal_t": fin["t_ecal"],
-        "veto_e": fin["veto"], "hcal_e": fin["hcal"], "hcal_t": fin["t_hcal"],
-        "vhcal_e": fin["vhcal"],
-        "mc_process": np.full(m, int(code), dtype=np.int32),
-        "mc_invisible_e": a_r.invisible,
-        "mc_mass": np.full(m, np.nan),
-        "_t_spill": rng.uniform(0.0, SPILL_LENGTH, m),
-    }
+    ev = det.event_branches(fin, phys[idx], calib[idx], code, a_r.invisible,
+                            rng.uniform(0.0, SPILL_LENGTH, m))
     ev.update(det.tracker_branches(trk, None))
     return Batch(ev, n, m, w[idx], float(w.sum()))
 
