@@ -73,6 +73,10 @@ def test_background_closure_on_simulation_within_two_sigma(analysis_dir):
     c = doc["closure"]
     assert c["estimate"]["method"] == f"tail-extrapolation-{cfg.background.data_driven.axis}"
     assert abs(c["pull"]) <= 2.0
+    # the ABCD variant is evaluated (or says why it cannot be) on data and on simulation
+    assert set(doc["abcd"]) == {"data", "closure_on_simulation"}
+    for d in doc["abcd"].values():
+        assert "not_applicable" in d or "value" in d or "pull" in d
     # the simulation estimate scales with the data exposure: per-process weight × N_data/N_mc
     for name, p in doc["simulation"]["details"]["processes"].items():
         assert p["scale"] == pytest.approx(EOT_DATA / 1.0e12)
