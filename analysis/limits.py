@@ -1108,32 +1108,20 @@ def projection_dict(t: LimitTable) -> dict:
     return d
 
 
-def project(
-    setup: str,
-    energy: float | None,
-    n_on_target: float,
-    threshold: float | None,
-    background,
-    model: str = "dark-photon",
-    efficiency=None,
-    masses=None,
-    cl: float = 0.9,
-    selection=None,
-    **kw: Any,
-) -> dict:
-    """Expected limits for a planned exposure (exact counting construction, background-only
-    median and ±1σ/±2σ band of the count; docs/statistics.md "exact").
+def project(*args: Any, **kw: Any) -> dict:
+    """Expected limits for a planned exposure; arguments as :func:`projection_table`
+    (setup, energy, n_on_target, threshold, background, model, efficiency, masses, cl,
+    selection, ...): exact counting construction, background-only median and ±1σ/±2σ band of
+    the count (docs/statistics.md "exact").
 
     ``efficiency``: number, ``(masses, values)``, CSV path or :class:`Efficiency`; if ``None``
-    the simulated signal efficiency of ``selection`` (:func:`efficiency_from_selection`, not
-    available yet: raises NotImplementedError).  Keyword options of :func:`projection_table`:
-    ``background_unc``, ``systematics`` (default: 10 % cross section), 
+    the simulated signal efficiency of ``selection`` (:func:`efficiency_from_selection`).
+    Keyword options: ``background_unc``, ``systematics`` (default: 10 % cross section),
     ``efficiency_includes_threshold``, ``xsec_method``, ``alpha_d``.
     Returns a JSON-ready dict with ``model``, ``coupling``, ``points`` [{mass, expected, band}],
     ``method`` and the inputs; for the dark photon also ``y`` tables for α_D = 0.1, 0.5.
     """
-    return projection_dict(projection_table(setup, energy, n_on_target, threshold, background, model,
-                                            efficiency, masses, cl, selection, **kw))
+    return projection_dict(projection_table(*args, **kw))
 
 
 # ------------------------------------------------------------------------------------------

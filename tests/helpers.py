@@ -18,6 +18,12 @@ def hcal_energy(ev):
     return ev["hcal_e"].sum(axis=(1, 2, 3))
 
 
+def join_events(parts: list[dict]) -> dict:
+    """Concatenate event dicts (e.g. spill ranges of one sample) branch by branch."""
+    return {k: (ak.concatenate([p[k] for p in parts]) if isinstance(parts[0][k], ak.Array)
+                else np.concatenate([p[k] for p in parts])) for k in parts[0]}
+
+
 def assert_same_events(a: dict, b: dict):
     """Two event dicts have the same branches with identical contents."""
     assert set(a) == set(b)

@@ -22,7 +22,7 @@ from analysis.schema import RUNINFO, SPILLS, event_branches, validate_file
 from analysis.simulation import PROCESSES, process_spec, simulate
 from analysis.simulation import detector as det
 from analysis.simulation import electron as el
-from helpers import assert_same_events, ecal_energy, hcal_energy, poisson_ok
+from helpers import assert_same_events, join_events, ecal_energy, hcal_energy, poisson_ok
 
 BRANCHES = event_branches(1, True)
 
@@ -59,9 +59,7 @@ def test_spill_ranges_concatenate_to_the_full_sample():
     full = simulate("electron", "2016-2022", n_on_target=1.5e7, seed=5, spills_per_run=2)
     parts = [simulate("electron", "2016-2022", n_on_target=1.5e7, seed=5, spills_per_run=2,
                       spill_range=r).events for r in ((0, 1), (1, 3))]
-    joined = {k: (ak.concatenate([p[k] for p in parts]) if isinstance(parts[0][k], ak.Array)
-                  else np.concatenate([p[k] for p in parts])) for k in parts[0]}
-    assert_same_events(full.events, joined)
+    assert_same_events(full.events, join_events(parts))
     assert len(full.spills["run"]) == 3
 
 

@@ -20,7 +20,7 @@ from analysis.codes import Model, Process
 from analysis.schema import event_branches, validate_file
 from analysis.simulation import simulate
 from analysis.simulation import muon as mu
-from helpers import assert_same_events, poisson_ok
+from helpers import assert_same_events, join_events, poisson_ok
 
 BRANCHES = event_branches(3, True)
 MOYAL_MEAN = math.log(2.0) + 0.5772156649  # mean of X = -ln Z², Z ~ N(0, 1)
@@ -59,9 +59,7 @@ def test_spill_ranges_and_fixed_size_samples_are_reproducible():
     full = simulate("muon", "2022", n_on_target=3e7, seed=5, spills_per_run=2)
     parts = [simulate("muon", "2022", n_on_target=3e7, seed=5, spills_per_run=2,
                       spill_range=r).events for r in ((0, 1), (1, 3))]
-    joined = {k: (ak.concatenate([p[k] for p in parts]) if isinstance(parts[0][k], ak.Array)
-                  else np.concatenate([p[k] for p in parts])) for k in parts[0]}
-    assert_same_events(full.events, joined)
+    assert_same_events(full.events, join_events(parts))
     a = simulate("muon", "2022", process="decay-in-flight", n_events=3000, bias=1e-2, seed=3,
                  block_size=1000).events
     b = simulate("muon", "2022", process="decay-in-flight", n_events=3000, bias=1e-2, seed=3,

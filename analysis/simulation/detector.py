@@ -267,7 +267,51 @@ _SCALAR_FIELDS = {
 _VECTOR_FIELDS = {"hcal_mip": HCAL_MODULES}
 
 
-class Truth:
+class ColumnRecord:
+    """Named per-event numpy columns with typed defaults: ``SCALARS`` name → default (its
+    Python type sets the dtype), ``VECTORS`` name → width. Base of :class:`Truth` and of the
+    muon setup's ``Kin``; unknown names are errors so a typo cannot create a silent column."""
+
+    __slots__ = ("n", "_d")
+    SCALARS: dict = {}
+    VECTORS: dict = {}
+
+    def __init__(self, n: int, **fields):
+        self.n = int(n)
+        self._d: dict[str, np.ndarray] = {}
+        for name, default in self.SCALARS.items():
+            dtype = (bool if isinstance(default, bool) else
+                     np.int64 if isinstance(default, int) else np.float64)
+            self._d[name] = np.full(self.n, default, dtype=dtype)
+        for name, k in self.VECTORS.items():
+            self._d[name] = np.zeros((self.n, k))
+        for name, value in fields.items():
+            self[name] = value
+
+    def __getattr__(self, name):
+        try:
+            return self._d[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name):
+        return self._d[name]
+
+    def __setitem__(self, name, value):
+        if name not in self._d:
+            raise KeyError(f"{type(self).__name__} has no field {name!r}")
+        arr = np.asarray(value)
+        self._d[name] = np.broadcast_to(arr, self._d[name].shape).astype(
+            self._d[name].dtype, copy=True)
+
+    def subset(self, index):
+        out = type(self)(0)
+        out.n = int(np.count_nonzero(index)) if np.asarray(index).dtype == bool else len(index)
+        out._d = {k: v[index] for k, v in self._d.items()}
+        return out
+
+
+class Truth(ColumnRecord):
     """What happened to one beam particle, per event (arrays of length ``n``).
 
     p         momentum through the spectrometer and magnets (GeV); sets SR and beam_p
@@ -288,41 +332,9 @@ class Truth:
     invisible           energy of invisible particles (neutrinos, dark-sector): mc_invisible_e
     """
 
-    __slots__ = ("n", "_d")
-
-    def __init__(self, n: int, **fields):
-        self.n = int(n)
-        self._d: dict[str, np.ndarray] = {}
-        for name, default in _SCALAR_FIELDS.items():
-            dtype = (np.int64 if isinstance(default, int) and not isinstance(default, bool)
-                     else bool if isinstance(default, bool) else np.float64)
-            self._d[name] = np.full(self.n, default, dtype=dtype)
-        for name, k in _VECTOR_FIELDS.items():
-            self._d[name] = np.zeros((self.n, k))
-        for name, value in fields.items():
-            self[name] = value
-
-    def __getattr__(self, name):
-        try:
-            return self._d[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __getitem__(self, name):
-        return self._d[name]
-
-    def __setitem__(self, name, value):
-        if name not in self._d:
-            raise KeyError(f"Truth has no field {name!r}")
-        arr = np.asarray(value)
-        self._d[name] = np.broadcast_to(arr, self._d[name].shape).astype(
-            self._d[name].dtype, copy=True)
-
-    def subset(self, index) -> Truth:
-        out = Truth(0)
-        out.n = int(np.count_nonzero(index)) if np.asarray(index).dtype == bool else len(index)
-        out._d = {k: v[index] for k, v in self._d.items()}
-        return out
+    __slots__ = ()
+    SCALARS = _SCALAR_FIELDS
+    VECTORS = _VECTOR_FIELDS
 
 
 def beam_particles(rng: np.random.Generator, n: int, kind: int = KIND_ELECTRON,

@@ -255,39 +255,12 @@ _KIN_DEFAULTS = {
 }
 
 
-class Kin:
+class Kin(det.ColumnRecord):
     """Per-event muon-setup quantities the calorimeter truth (:class:`detector.Truth`) does
     not hold: the outgoing charged particle, trigger and tracking modifiers."""
 
-    __slots__ = ("n", "_d")
-
-    def __init__(self, n: int, **fields):
-        self.n = int(n)
-        self._d = {}
-        for name, default in _KIN_DEFAULTS.items():
-            dtype = (bool if isinstance(default, bool) else
-                     np.int64 if isinstance(default, int) else np.float64)
-            self._d[name] = np.full(self.n, default, dtype=dtype)
-        for name, value in fields.items():
-            self[name] = value
-
-    def __getattr__(self, name):
-        try:
-            return self._d[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setitem__(self, name, value):
-        if name not in self._d:
-            raise KeyError(f"Kin has no field {name!r}")
-        self._d[name] = np.broadcast_to(np.asarray(value), (self.n,)).astype(
-            self._d[name].dtype, copy=True)
-
-    def subset(self, index) -> Kin:
-        out = Kin(0)
-        out.n = int(np.count_nonzero(index)) if np.asarray(index).dtype == bool else len(index)
-        out._d = {k: v[index] for k, v in self._d.items()}
-        return out
+    __slots__ = ()
+    SCALARS = _KIN_DEFAULTS
 
     @property
     def theta(self) -> np.ndarray:
