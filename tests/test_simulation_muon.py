@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import awkward as ak
 import numpy as np
 import pytest
 import uproot
