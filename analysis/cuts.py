@@ -31,6 +31,7 @@ import awkward as ak
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from . import kernels
 from .schema import EVENTS_COMMON, EVENTS_MC, EVENTS_MUON
 
 # ----------------------------------------------------------------------------------------
@@ -367,26 +368,30 @@ def _hits_per_station(events, stations: list[int]) -> np.ndarray:
 
 def _count_hits(events, stations: list[int]) -> np.ndarray:
     st = column(events, "hit_station")
-    counts = ak.to_numpy(ak.num(st, axis=1)).astype(np.int64)
-    n = len(counts)
-    flat = ak.to_numpy(ak.flatten(st, axis=1)).astype(np.int64)
-    if len(set(stations)) != len(stations):  # a station listed twice: one count per listing
+    layout = ak.to_layout(st)
+    if isinstance(layout, ak.contents.ListArray | ak.contents.RegularArray):
+        layout = layout.to_ListOffsetArray64(True)
+    n = len(st)
+    flat = ak.to_numpy(ak.flatten(st, axis=1))
+    if len(set(stations)) != len(stations) or not isinstance(
+            layout, ak.contents.ListOffsetArray) or flat.dtype.kind not in "iu" \
+            or (len(flat) and (flat.min() < -128 or flat.max() > 127)):
+        # general case (a station listed twice: one count per listing; other layouts)
+        counts = ak.to_numpy(ak.num(st, axis=1)).astype(np.int64)
         owner = np.repeat(np.arange(n, dtype=np.int64), counts)
+        flat = flat.astype(np.int64)
         out = np.zeros((n, len(stations)), dtype=np.int64)
         for j, s in enumerate(stations):
             out[:, j] = np.bincount(owner[flat == s], minlength=n)
         return out
-    # one bincount over (event, station column); hits in unlisted stations go to column k
-    k = len(stations)
-    col = np.full(flat.max(initial=0) - min(flat.min(initial=0), 0) + 1, k, dtype=np.int64)
-    offset = -min(flat.min(initial=0), 0)
+    offsets = np.asarray(layout.offsets, dtype=np.int64)
+    offsets = offsets - offsets[0]
+    columns = np.full(256, -1, dtype=np.int64)  # station + 128 -> output column
     for j, s in enumerate(stations):
-        if 0 <= s + offset < len(col):
-            col[s + offset] = j
-    owner = np.repeat(np.arange(0, n * (k + 1), k + 1, dtype=np.int64), counts)
-    owner += col[flat + offset]
-    out = np.bincount(owner, minlength=n * (k + 1)).reshape(n, k + 1)[:, :k]
-    return np.ascontiguousarray(out, dtype=np.int64)
+        if -128 <= s <= 127:
+            columns[s + 128] = j
+    return kernels.hits_per_station(offsets, flat.astype(np.int8, copy=False), columns,
+                                    len(stations))
 
 
 def _single_track_rdf(p):
@@ -471,35 +476,67 @@ def _ecal_cells(events) -> np.ndarray:
                 lambda: column(events, "ecal_pre") + column(events, "ecal_main"))
 
 
-#: rows per block of :func:`_max_in_center` (a 6×6 float32 block of 16k rows is 2.4 MB)
-_BLOCK = 16384
-
-
-def _max_in_center(events) -> np.ndarray:
-    """``argmax`` of the per-cell ECAL energy (preshower + main) is the centre cell [3][3];
-    computed in row blocks into one reused buffer, so the (n, 6, 6) sum is never
-    materialised (same float32 sums, same argmax)."""
+def _ecal_summary(events) -> dict[str, np.ndarray]:
+    """Both ECAL sections in one compiled pass (:func:`analysis.kernels.ecal_summary`):
+    ``ecal_pre``/``ecal_main`` float64 sums in cell order, ``argmax`` of the per-cell
+    preshower + main energy (float32, numpy's argmax) and ``center``, that sum in [3][3]."""
     def calc():
         pre, main = column(events, "ecal_pre"), column(events, "ecal_main")
         n = pre.shape[0]
+        m = int(np.prod(pre.shape[1:]))
         ic = ECAL_CENTER[0] * pre.shape[2] + ECAL_CENTER[1]
-        pre, main = pre.reshape(n, -1), main.reshape(n, -1)
-        out = np.empty(n, dtype=bool)
-        buf = np.empty((min(n, _BLOCK), pre.shape[1]), dtype=np.result_type(pre, main))
-        for start in range(0, n, _BLOCK):
-            stop = min(n, start + _BLOCK)
-            b = np.add(pre[start:stop], main[start:stop], out=buf[:stop - start])
-            np.equal(np.argmax(b, axis=1), ic, out=out[start:stop])
-        return out
-    return memo(events, "ecal_max_in_center", calc)
+        dtype = np.result_type(pre, main)
+        if dtype.kind != "f":
+            dtype = np.dtype(np.float64)
+        pre = np.ascontiguousarray(pre.reshape(n, m), dtype=dtype)
+        main = np.ascontiguousarray(main.reshape(n, m), dtype=dtype)
+        s_pre, s_main, arg, center = kernels.ecal_summary(pre, main, ic)
+        return {"ecal_pre": s_pre, "ecal_main": s_main, "argmax": arg, "center": center,
+                "ic": ic}
+    return memo(events, "ecal_summary", calc)
+
+
+def _max_in_center(events) -> np.ndarray:
+    """``argmax`` of the per-cell ECAL energy (preshower + main, summed in the branches'
+    float32) is the centre cell [3][3] (the (n, 6, 6) sum is never materialised)."""
+    s = _ecal_summary(events)
+    return s["argmax"] == s["ic"]
+
+
+def _row_sums(a: np.ndarray) -> np.ndarray:
+    """Per-row float64 sum of the trailing axes, in cell order (:func:`kernels.row_sums`,
+    the order of RDataFrame's ``std::accumulate``)."""
+    a = np.asarray(a)
+    flat = a.reshape(a.shape[0], int(np.prod(a.shape[1:])))
+    if flat.dtype.kind not in "fiu":
+        flat = flat.astype(np.float64)
+    return kernels.row_sums(np.ascontiguousarray(flat))
+
+
+def _row_max(a: np.ndarray) -> np.ndarray:
+    """``np.max(a, axis=1)`` of a 2-D array in one compiled pass (short rows are slow in
+    numpy's reduction)."""
+    a = np.asarray(a)
+    if a.ndim != 2 or a.shape[1] == 0 or a.dtype.kind not in "fiu":
+        return np.max(a, axis=1)
+    return kernels.row_max(np.ascontiguousarray(a))
+
+
+def _has(events, name: str) -> bool:
+    try:
+        column(events, name)
+    except MissingBranchError:
+        return False
+    return True
 
 
 def _section_sum(events, name: str) -> np.ndarray:
-    """Per-event sum of a fixed-size calorimeter branch, accumulated in float64."""
-    def calc():
-        a = column(events, name)
-        return np.einsum("ij->i", a.reshape(a.shape[0], -1), dtype=np.float64)
-    return memo(events, ("sum", name), calc)
+    """Per-event sum of a fixed-size calorimeter branch, accumulated in float64 in cell
+    order (the ECAL sections both at once, :func:`_ecal_summary`)."""
+    if name in ("ecal_pre", "ecal_main") and _has(events, "ecal_pre") \
+            and _has(events, "ecal_main"):
+        return _ecal_summary(events)[name]
+    return memo(events, ("sum", name), lambda: _row_sums(column(events, name)))
 
 
 def _ecal_shower_rdf(p):
@@ -543,7 +580,7 @@ def ecal_shower(events, *, max_in_center: bool = True, min_center_fraction=None,
         if min_center_fraction is not None:
             ok &= center >= min_center_fraction * total
         if max_outer_fraction is not None:
-            inner = np.einsum("ij->i", cells[:, 2:5, 2:5].reshape(n, -1), dtype=np.float64)
+            inner = _row_sums(cells[:, 2:5, 2:5])
             ok &= (total - inner) <= max_outer_fraction * total
     return ok
 
@@ -619,7 +656,8 @@ class HcalParams(CutParams):
 def _hcal_modules(events) -> np.ndarray:
     def calc():
         e = column(events, "hcal_e")
-        return np.einsum("ijk->ij", e.reshape(e.shape[0], e.shape[1], -1), dtype=np.float64)
+        return _row_sums(e.reshape(e.shape[0] * e.shape[1], int(np.prod(e.shape[2:])))
+                         ).reshape(e.shape[:2])
     return memo(events, "hcal_modules", calc)
 
 
@@ -643,7 +681,7 @@ def hcal_veto(events, *, total_max: float, module_max=None, modules=(0, 1, 2, 3)
     Together with the missing-energy cut it defines the signal box in the (E_ECAL, E_HCAL)
     plane; NA64 uses E_HCAL < 1 GeV [arXiv:1906.00176, check]."""
     mod = _hcal_modules(events)[:, list(modules)]
-    ok = mod.sum(axis=1) < total_max
+    ok = _row_sums(mod) < total_max
     if module_max is not None:
         ok &= _all_rows(mod < module_max)
     return ok
@@ -696,7 +734,7 @@ def vhcal_veto(events, *, cell_max: float, total_max: float) -> np.ndarray:
     ``runinfo.has_vhcal`` is false is an error when it is used."""
     e = _f64(events, "vhcal_e")
     with np.errstate(invalid="ignore"):
-        return _all_rows(e < cell_max) & (e.sum(axis=1) < total_max)
+        return _all_rows(e < cell_max) & (_row_sums(e) < total_max)
 
 
 _TIME_BRANCH = {"srd": "srd_t", "ecal": "ecal_t", "hcal": "hcal_t"}
@@ -844,13 +882,12 @@ variable("missing_energy", "E_miss = E_beam − E_ECAL", "GeV")(
 
 @variable("ecal_center_fraction", "E[3][3] / E_ECAL")
 def _ecal_center_fraction(ev, ctx):
-    ix, iy = ECAL_CENTER  # the centre cell only: the same float32 sum as _ecal_cells
-    center = column(ev, "ecal_pre")[:, ix, iy] + column(ev, "ecal_main")[:, ix, iy]
+    center = _ecal_summary(ev)["center"]  # the same float32 sum as _ecal_cells
     with np.errstate(invalid="ignore", divide="ignore"):
         return center / _ecal_energy(ev)
 
 
-variable("hcal_energy", "E_HCAL", "GeV")(lambda ev, ctx: _hcal_modules(ev).sum(axis=1))
+variable("hcal_energy", "E_HCAL", "GeV")(lambda ev, ctx: _row_sums(_hcal_modules(ev)))
 variable("hcal_module_energy", "E_HCAL module", "GeV", multiplicity=4)(
     lambda ev, ctx: _hcal_modules(ev))
 for _m in range(4):
@@ -858,19 +895,19 @@ for _m in range(4):
         lambda ev, ctx, _m=_m: _hcal_modules(ev)[:, _m])
 variable("srd_energy", "E_SRD module", "MeV", multiplicity=3)(lambda ev, ctx: _f64(ev, "srd_e"))
 variable("srd_total_energy", "E_SRD sum", "MeV")(
-    lambda ev, ctx: _f64(ev, "srd_e").sum(axis=1))
+    lambda ev, ctx: _row_sums(_f64(ev, "srd_e")))
 for _m in range(3):
     variable(f"srd{_m}_energy", f"E_SRD{_m}", "MeV")(
         lambda ev, ctx, _m=_m: _f64(ev, "srd_e")[:, _m])
 variable("veto_energy", "E_VETO plane", "MeV", multiplicity=3)(
     lambda ev, ctx: _f64(ev, "veto_e"))
-variable("veto_max_energy", "max E_VETO", "MeV")(lambda ev, ctx: _f64(ev, "veto_e").max(axis=1))
+variable("veto_max_energy", "max E_VETO", "MeV")(lambda ev, ctx: _row_max(_f64(ev, "veto_e")))
 variable("vhcal_energy", "E_VHCAL", "GeV", requires=("vhcal",))(
-    lambda ev, ctx: _f64(ev, "vhcal_e").sum(axis=1))
+    lambda ev, ctx: _row_sums(_f64(ev, "vhcal_e")))
 variable("vhcal_cell_energy", "E_VHCAL cell", "GeV", multiplicity=4, requires=("vhcal",))(
     lambda ev, ctx: _f64(ev, "vhcal_e"))
 variable("vhcal_max_energy", "max E_VHCAL cell", "GeV", requires=("vhcal",))(
-    lambda ev, ctx: _f64(ev, "vhcal_e").max(axis=1))
+    lambda ev, ctx: _row_max(_f64(ev, "vhcal_e")))
 variable("beam_p", "p_beam", "GeV")(lambda ev, ctx: _f64(ev, "beam_p"))
 variable("beam_chi2", "χ²/ndf")(lambda ev, ctx: _f64(ev, "beam_chi2"))
 variable("beam_x", "x at ECAL", "mm")(lambda ev, ctx: _f64(ev, "beam_x"))
@@ -879,7 +916,7 @@ variable("n_tracks_in", "upstream tracks")(lambda ev, ctx: _f64(ev, "n_tracks_in
 variable("n_hits", "tracker hits")(
     lambda ev, ctx: ak.to_numpy(ak.num(column(ev, "hit_station"), axis=1)).astype(np.float64))
 variable("max_hits_per_station", "max hits in a station")(
-    lambda ev, ctx: _hits_per_station(ev, [0, 1, 2, 3]).max(axis=1).astype(np.float64))
+    lambda ev, ctx: _row_max(_hits_per_station(ev, [0, 1, 2, 3])).astype(np.float64))
 variable("srd_time", "t_SRD", "ns")(lambda ev, ctx: _f64(ev, "srd_t"))
 variable("ecal_time", "t_ECAL", "ns")(lambda ev, ctx: _f64(ev, "ecal_t"))
 variable("hcal_time", "t_HCAL0", "ns")(lambda ev, ctx: _f64(ev, "hcal_t"))
@@ -943,7 +980,7 @@ class TotalEnergyParams(CutParams):
 
 def _total_energy(events) -> np.ndarray:
     return memo(events, "total_energy",
-                lambda: _ecal_energy(events) + _hcal_modules(events).sum(axis=1))
+                lambda: _ecal_energy(events) + _row_sums(_hcal_modules(events)))
 
 
 @cut("total_energy_max", TotalEnergyParams,

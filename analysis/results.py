@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.metadata
 import json
+import mmap
 import os
 import platform
 import sys
@@ -327,12 +328,13 @@ def write_histograms_root(result: RunResult, path: str | Path) -> list[str]:
 # ----------------------------------------------------------------------------------------
 
 
-def file_checksum(path: str | Path, chunk: int = 1 << 24) -> str:
-    """xxh3_64 of a file's bytes, hex."""
+def file_checksum(path: str | Path) -> str:
+    """xxh3_64 of a file's bytes, hex (hashed from a read-only memory map: no copies)."""
     x = xxhash.xxh3_64()
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            x.update(block)
+        if os.fstat(f.fileno()).st_size:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                x.update(m)
     return x.hexdigest()
 
 
@@ -529,7 +531,8 @@ def rerun(provenance: str | Path, out_dir: str | Path, *, executor: str | None =
         sel, fileset, executor=executor or rec_exec, workers=workers or ex.get("workers"),
         chunksize=int(ex.get("chunksize", 100_000)), maxchunks=ex.get("maxchunks"),
         scheduler=scheduler, cluster=None if scheduler or executor else cluster,
-        schema={"BaseSchema": "base", "NA64Schema": "na64"}.get(ex.get("schema"), "auto"), progress=progress,
+        schema={"BaseSchema": "base", "NA64Schema": "na64"}.get(ex.get("schema"), "auto"),
+        reader=ex.get("reader", "nanoevents"), progress=progress,
         skip_bad_files=bool(ex.get("skip_bad_files", ex.get("skipbadfiles", False))),
         bad_spills=[tuple(p) for p in prov.get("bad_spills", [])] or None,
         validate=bool(ex.get("validate", True)), checkpoint=checkpoint)

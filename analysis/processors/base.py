@@ -34,6 +34,7 @@ import numpy as np
 import uproot
 from coffea import processor
 
+from .. import kernels
 from ..cuts import VARIABLES, Context, EventColumns, column, n_events
 from ..selection import NM1_PREFIX, STAGE_ALL, HistogramSpec, Selection
 
@@ -125,13 +126,6 @@ def _unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return codes, lut[values]
     codes, inv = np.unique(values, return_inverse=True)
     return codes, inv.reshape(-1)
-
-
-def _present(inv: np.ndarray, m: int) -> set[int]:
-    """Which of the values 0..m-1 occur in ``inv``."""
-    if m == 1:
-        return {0} if len(inv) else set()
-    return set(np.flatnonzero(np.bincount(inv, minlength=m)).tolist())
 
 
 def _count(masks: np.ndarray) -> np.ndarray:
@@ -245,21 +239,12 @@ class SelectionProcessor(processor.ProcessorABC):
         everything = np.ones(n, dtype=bool)
 
         # depth[j] = number of leading cuts event j passes: "after cut i" is depth >= i, so
-        # every cumulative count is a reversed cumulative sum of one bincount
-        depth = np.zeros(n, dtype=np.int64)
-        alive = everything.copy()
-        nfail = np.zeros(n, dtype=np.uint8)  # cuts failed (k <= 64)
-        for m in masks:
-            alive &= m
-            depth += alive
-            nfail += ~m
-        # N−1 of cut i: every other cut passes, i.e. no cut failed, or only cut i
-        none_failed = nfail == 0
-        one_failed = nfail == 1
-        nm1 = np.empty((k, n), dtype=bool)
-        for i, m in enumerate(masks):
-            np.greater(one_failed, m, out=nm1[i])  # one failure and it is cut i
-            nm1[i] |= none_failed
+        # every cumulative count is a reversed cumulative sum of one bincount; nm1[i]: every
+        # cut but cut i passes (kernels.cut_stages, one pass)
+        if k:
+            depth, nm1 = kernels.cut_stages(np.stack(masks))
+        else:
+            depth, nm1 = np.zeros(n, dtype=np.int64), np.empty((0, n), dtype=bool)
 
         blinded = sel.blinding and (not info.is_mc if blind is None else bool(blind))
         visible = everything
@@ -317,82 +302,64 @@ class SelectionProcessor(processor.ProcessorABC):
 
     def _histograms(self, events, ctx: Context, n: int, w: np.ndarray, unit: bool,
                     codes: np.ndarray, inv: np.ndarray, stage_mask) -> dict[str, hist.Hist]:
-        """Fill the selection's histograms with numpy: every variable is computed once per
-        chunk and binned once per binning (the axes' own ``index``, so edges, NaN and flow
-        bins are boost-histogram's), then each (histogram, stage) is one ``np.bincount`` of
-        weights and one of squared weights added into the Weight storage. Bin sums are
-        accumulated in event order exactly as ``Hist.fill`` does, so the histograms are
-        bit-identical to filling them. The process axis holds the processes present, sorted
-        (what ``results.sort_categories`` makes of a filled histogram; independent of the
-        chunking)."""
-        m = len(codes)  # unit weights: Σw = Σw² = count, exactly
-        w2 = None if unit else w * w
-        values: dict[str, np.ndarray] = {}
-        bins: dict[tuple, np.ndarray] = {}
-        stages: dict[str, tuple] = {}  # stage -> (indices or None, entries, processes seen)
-        positions: dict[tuple, np.ndarray] = {}  # process order -> axis position per event
-        hists = {}
+        """Fill the selection's histograms in one compiled pass per histogram
+        (:func:`analysis.kernels.fill_stages`): every variable is computed once per chunk and
+        binned once per binning (boost-histogram's ``axis.index`` rules:
+        :func:`~analysis.kernels.bin_regular`, :func:`~analysis.kernels.bin_variable`), then
+        each event adds its weight (and squared weight) to the bins of every stage it passes,
+        in event order — the sums ``Hist.fill`` would make, bit for bit. The process axis holds
+        the processes present, sorted (what ``results.sort_categories`` makes of a filled
+        histogram; independent of the chunking)."""
+        m = len(codes)
+        proc = np.ascontiguousarray(inv, dtype=np.intp)
+        wts = np.ascontiguousarray(w, dtype=np.float64)
+        rows: dict[str, int] = {}  # stage -> row of `masks`, −1: every event
+        stage_masks: list[np.ndarray] = []
         for spec in self.selection.histograms:
             for stage in spec.stage_names:
-                if stage not in stages:
+                if stage not in rows:
                     mask = stage_mask(stage)
-                    if mask is None:
-                        stages[stage] = (None, n, _present(inv, m))
-                    else:
-                        idx = np.flatnonzero(mask)
-                        stages[stage] = (idx, len(idx), _present(inv[idx], m))
-            order = sorted(set().union(*(stages[st][2] for st in spec.stage_names
-                                         if stages[st][1])))
-            h = make_hist(spec, processes=codes[order].tolist())
-            hists[spec.name] = h
-            if not order:
-                continue
-            flat = None  # (n,) or (n, k): bin of each value in the flow view, process included
+                    rows[stage] = -1 if mask is None else len(stage_masks)
+                    if mask is not None:
+                        stage_masks.append(mask)
+        masks = np.stack(stage_masks) if stage_masks else np.ones((1, n), dtype=bool)
+        values: dict[str, np.ndarray] = {}
+        bins: dict[tuple, np.ndarray] = {}
+        hists = {}
+        for spec in self.selection.histograms:
+            flat = None  # (n, k): bin of each value in the flow view of one process block
             nbins = 1
-            for a, ax in enumerate(spec.axes):
-                axis = h.axes[2 + a]
+            for ax in spec.axes:
+                edges = None if ax.edges is None else np.asarray(ax.edges, dtype=np.float64)
                 bkey = (ax.variable, ax.bins, ax.start, ax.stop,
-                        None if ax.edges is None else tuple(ax.edges))
+                        None if edges is None else tuple(ax.edges))
                 if bkey not in bins:
                     if ax.variable not in values:
                         values[ax.variable] = VARIABLES[ax.variable](events, ctx)
                     v = values[ax.variable]
-                    bins[bkey] = (np.asarray(axis.index(v.reshape(-1)), dtype=np.intp)
-                                  .reshape(v.shape) + 1)  # +1: underflow is flow bin 0
+                    x = np.ascontiguousarray(v.reshape(-1))
+                    b = (kernels.bin_regular(x, ax.bins, float(ax.start), float(ax.stop))
+                         if edges is None else kernels.bin_variable(x, edges))
+                    bins[bkey] = b.reshape(v.shape)
                 b = bins[bkey]
-                size = axis.extent
+                size = (ax.bins if edges is None else len(edges) - 1) + 2  # with flow bins
                 flat = b if flat is None else flat * size + b
                 nbins *= size
-            n_proc = len(order)
-            if m > 1:  # process position on the axis, times the bins per process
-                okey = tuple(order)
-                if okey not in positions:
-                    lut = np.zeros(m, dtype=np.intp)
-                    lut[order] = np.arange(n_proc, dtype=np.intp)
-                    positions[okey] = lut[inv]
-                pbase = positions[okey] * nbins
-                flat = flat + (pbase[:, None] if flat.ndim == 2 else pbase)
-            mult = flat.shape[1] if flat.ndim == 2 else 1
-            block = n_proc * nbins  # one stage
-            sumw = np.zeros((len(spec.stage_names), block), dtype=np.float64)
+            flat2 = np.ascontiguousarray(flat.reshape(n, -1) if n else flat.reshape(0, 1))
+            srows = np.array([rows[st] for st in spec.stage_names], dtype=np.intp)
+            sumw = np.zeros((len(srows), m * nbins), dtype=np.float64)
             sumw2 = sumw if unit else np.zeros_like(sumw)
-            for s, stage in enumerate(spec.stage_names):
-                idx, entries, _ = stages[stage]
-                if not entries:
-                    continue
-                key = (flat if idx is None else flat[idx]).reshape(-1)
-                if unit:
-                    sumw[s] += np.bincount(key, minlength=block)
-                    continue
-                ws = w if idx is None else w[idx]
-                ws2 = w2 if idx is None else w2[idx]
-                if mult > 1:
-                    ws, ws2 = np.repeat(ws, mult), np.repeat(ws2, mult)
-                sumw[s] += np.bincount(key, weights=ws, minlength=block)
-                sumw2[s] += np.bincount(key, weights=ws2, minlength=block)
+            seen = np.zeros((len(srows), m), dtype=bool)
+            kernels.fill_stages(flat2, proc, masks, srows, wts, unit, sumw, sumw2, seen)
+            order = np.flatnonzero(seen.any(axis=0))
+            h = make_hist(spec, processes=codes[order].tolist())
+            hists[spec.name] = h
+            if not len(order):
+                continue
             view = h.view(flow=True)
-            view["value"] += sumw.reshape(view.shape)
-            view["variance"] += sumw2.reshape(view.shape)
+            shape = (len(srows), m, nbins)
+            view["value"] += sumw.reshape(shape)[:, order].reshape(view.shape)
+            view["variance"] += sumw2.reshape(shape)[:, order].reshape(view.shape)
         return hists
 
     def postprocess(self, accumulator):
