@@ -42,6 +42,10 @@ def encode(obj: Any) -> Any:
     """JSON-safe form of a processor output; :func:`decode` inverts it exactly."""
     from .results import hist_to_dict
 
+    from .processors.histsums import HistogramSums
+
+    if isinstance(obj, HistogramSums):
+        obj = obj.to_hist()
     if isinstance(obj, hist.Hist):
         return {"__hist__": hist_to_dict(obj)}
     if isinstance(obj, np.ndarray):

@@ -55,6 +55,7 @@ from coffea.nanoevents import BaseSchema
 
 from .checkpoint import ChunkStore, config_hash, decode, encode
 from .processors import SelectionProcessor, processor_for
+from .processors.histsums import to_hists
 from .selection import Selection, load_selection
 
 EXECUTORS = ("iterative", "futures", "dask")
@@ -827,7 +828,7 @@ def run(
                         ds, sorted(positions[chunk_id(it.dataset, it.filename, it.entrystart,
                                                       it.entrystop)] for it in items))
                 if acc is not None:
-                    output[ds] = acc
+                    output[ds] = to_hists(acc)
                 continue
             acc, n = None, 0  # from the checkpoint, one chunk at a time
             for it in items:
@@ -848,7 +849,7 @@ def run(
                                             else cp.accumulator.iadd(acc, value))
                 n += 1
             if acc is not None:
-                output[ds] = acc
+                output[ds] = to_hists(acc)
     if not output:
         raise BadInputError(bad, hint=False) if bad else ValueError("nothing was processed")
 

@@ -14,8 +14,8 @@ RDataFrame filters) agrees to the last bit:
   maximum, first NaN wins, as numpy);
 * :func:`bin_regular` / :func:`bin_variable` are boost-histogram's ``axis.index`` + 1 (the
   flow-bin position, underflow 0) for a regular / variable axis with under- and overflow;
-* :func:`fill_stages` adds weights in event order into float64 bins, like ``np.bincount``
-  and ``Hist.fill``.
+* :func:`fill_counts` / :func:`fill_weighted` add 1 / the weights in event order into
+  float64 bins, like ``np.bincount`` and ``Hist.fill``.
 
 The tests (tests/test_kernels.py) compare each with its numpy / boost-histogram definition
 on random and edge-case inputs (hypothesis). numba compiles on first use and caches the
@@ -220,35 +220,67 @@ def bin_variable(x, edges):
 
 
 @_jit
-def fill_stages(flat, proc, masks, rows, w, unit, sumw, sumw2, seen):
-    """Add each event's entries to the bins of every stage it passes.
+def fill_counts(flat, k, proc, masks, rows, sumw, seen):
+    """Unit weights: add 1 per entry to the bins of every stage the event passes.
 
-    ``flat`` (n, k): bin of each of the event's k values within one process block;
-    ``proc`` (n,): the event's process index; ``masks`` (S_all, n) bool and ``rows`` the
-    stage rows of this histogram (−1: every event); ``sumw``/``sumw2`` (len(rows),
-    n_proc · block) float64, added in event order; ``seen`` (len(rows), n_proc): the
-    process has an event in that stage. With ``unit`` weights ``w`` is ignored and
-    ``sumw2`` is not touched (it is ``sumw``)."""
-    n, k = flat.shape
+    ``flat`` (n·k,): bin of each of the event's k values within one process block (event
+    major); ``proc`` (n,): the event's process index; ``masks`` (S_all, n) bool and
+    ``rows`` the stage rows of this histogram (−1: every event); ``sumw`` (len(rows),
+    n_proc · block) float64 gets the counts (exact integers, as ``np.bincount``); ``seen``
+    (len(rows), n_proc): the process has an event in that stage. The mask is added (0 or
+    1) rather than branched on, one stage at a time: a tight loop without mispredictions."""
+    n = proc.shape[0]
+    nb = sumw.shape[1]
+    m = seen.shape[1]
+    block = nb // m
+    counts = np.zeros(nb, dtype=np.int64)
+    for s in range(rows.shape[0]):
+        r = rows[s]
+        counts[:] = 0
+        if k == 1:
+            if r < 0:
+                for i in range(n):
+                    counts[flat[i] + proc[i] * block] += 1
+            else:
+                mk = masks[r]
+                for i in range(n):
+                    counts[flat[i] + proc[i] * block] += mk[i]
+        else:
+            for i in range(n):
+                if r < 0 or masks[r, i]:
+                    base = proc[i] * block
+                    for j in range(i * k, i * k + k):
+                        counts[flat[j] + base] += 1
+        for p in range(m):
+            total = 0
+            for b in range(p * block, (p + 1) * block):
+                sumw[s, b] += counts[b]
+                total += counts[b]
+            seen[s, p] = total > 0
+    return seen
+
+
+@_jit
+def fill_weighted(flat, k, proc, masks, rows, w, sumw, sumw2, seen):
+    """As :func:`fill_counts` with weights ``w``: ``sumw`` and ``sumw2`` get w and w² added
+    in event order (the float64 sums ``np.bincount(weights=...)`` and ``Hist.fill``
+    make)."""
+    n = proc.shape[0]
     block = sumw.shape[1] // seen.shape[1]
     for i in range(n):
         p = proc[i]
         base = p * block
+        wi = w[i]
         for s in range(rows.shape[0]):
             r = rows[s]
             if r >= 0 and not masks[r, i]:
                 continue
             seen[s, p] = True
-            if unit:
-                for j in range(k):
-                    sumw[s, base + flat[i, j]] += 1.0
-            else:
-                wi = w[i]
-                for j in range(k):
-                    sumw[s, base + flat[i, j]] += wi
-                    sumw2[s, base + flat[i, j]] += wi * wi
+            for j in range(i * k, i * k + k):
+                sumw[s, base + flat[j]] += wi
+                sumw2[s, base + flat[j]] += wi * wi
     return seen
 
 
 __all__ = ["argmax_of_sum", "bin_regular", "bin_variable", "cut_stages", "ecal_summary",
-           "fill_stages", "hits_per_station", "row_max", "row_sums"]
+           "fill_counts", "fill_weighted", "hits_per_station", "row_max", "row_sums"]

@@ -43,6 +43,7 @@ import awkward as ak  # noqa: E402
 import numpy as np  # noqa: E402
 import uproot  # noqa: E402
 
+from analysis.chunkio import tune_allocator  # noqa: E402
 from analysis.codes import Process  # noqa: E402
 from analysis.cuts import VARIABLES  # noqa: E402
 from analysis.execution import DEFAULT_CHUNKSIZE, run  # noqa: E402
@@ -354,6 +355,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write rows and ratios here")
     args = ap.parse_args(argv)
 
+    # run() tunes glibc's allocator in the process that processes (analysis.chunkio); do it
+    # first, so that the uproot peer is measured with the same allocator
+    tuned = tune_allocator()
     sel = load_selection(args.selection)
     cfg = copy.deepcopy(sel.config.model_dump(mode="python"))
     cfg["histograms"] = []
@@ -362,7 +366,8 @@ def main(argv=None) -> int:
     rpython = root_python(args.root_python)
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"selection {sel.name}: {len(sel.cuts)} cuts, {len(sel.histograms)} histograms, "
-          f"{len(branches)} branches: {', '.join(branches)}; RDataFrame: {rpython or 'none'}")
+          f"{len(branches)} branches: {', '.join(branches)}; RDataFrame: {rpython or 'none'}; "
+          f"glibc allocator tuned for every method: {tuned}")
     rows = []
     for comp in [c for c in args.compression.split(",") if c]:
         path = make_file(args.dir / f"bench_v3_{args.events}_{comp}.root", args.events, comp)

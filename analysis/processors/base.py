@@ -6,7 +6,8 @@ Output of :meth:`SelectionProcessor.process` (coffea ``accumulate`` adds it with
         "cutflow":   {"events": int64[k+1], "weighted": float64[k+1]},   # [all, cut1, ...]
         "nminusone": {"events": int64[k],   "weighted": float64[k]},     # all cuts but i
         "by_process": {mc_process: {"events": ..., "weighted": ...}},    # cut flow per process (MC)
-        "histograms": {name: hist.Hist(stage, process, x[, y])},
+        "histograms": {name: HistogramSums},  # hist.Hist(stage, process, x[, y]) after
+                                               # postprocess / run(): histsums.to_hists
         "n_on_target": float,     # runinfo.n_on_target, counted in the chunk starting at entry 0
         "entries": int,           # entries processed
         "files": {filename: {"entries": int, "n_on_target": float}},
@@ -37,6 +38,7 @@ from coffea import processor
 from .. import kernels
 from ..cuts import VARIABLES, Context, EventColumns, column, n_events
 from ..selection import NM1_PREFIX, STAGE_ALL, HistogramSpec, Selection
+from .histsums import HistogramSums, to_hists
 
 #: process-axis value of data events
 DATA_PROCESS = -1
@@ -301,9 +303,9 @@ class SelectionProcessor(processor.ProcessorABC):
         return out
 
     def _histograms(self, events, ctx: Context, n: int, w: np.ndarray, unit: bool,
-                    codes: np.ndarray, inv: np.ndarray, stage_mask) -> dict[str, hist.Hist]:
+                    codes: np.ndarray, inv: np.ndarray, stage_mask) -> dict[str, HistogramSums]:
         """Fill the selection's histograms in one compiled pass per histogram
-        (:func:`analysis.kernels.fill_stages`): every variable is computed once per chunk and
+        (:func:`analysis.kernels.fill_counts`, :func:`~analysis.kernels.fill_weighted`): every variable is computed once per chunk and
         binned once per binning (boost-histogram's ``axis.index`` rules:
         :func:`~analysis.kernels.bin_regular`, :func:`~analysis.kernels.bin_variable`), then
         each event adds its weight (and squared weight) to the bins of every stage it passes,
@@ -327,8 +329,9 @@ class SelectionProcessor(processor.ProcessorABC):
         bins: dict[tuple, np.ndarray] = {}
         hists = {}
         for spec in self.selection.histograms:
-            flat = None  # (n, k): bin of each value in the flow view of one process block
+            flat = None  # (n,) or (n, k): bin of each value in the flow view of one process block
             nbins = 1
+            sizes = []
             for ax in spec.axes:
                 edges = None if ax.edges is None else np.asarray(ax.edges, dtype=np.float64)
                 bkey = (ax.variable, ax.bins, ax.start, ax.stop,
@@ -345,25 +348,31 @@ class SelectionProcessor(processor.ProcessorABC):
                 size = (ax.bins if edges is None else len(edges) - 1) + 2  # with flow bins
                 flat = b if flat is None else flat * size + b
                 nbins *= size
-            flat2 = np.ascontiguousarray(flat.reshape(n, -1) if n else flat.reshape(0, 1))
+                sizes.append(size)
+            k = flat.shape[1] if flat.ndim == 2 else 1
+            flat1 = np.ascontiguousarray(flat.reshape(-1))
             srows = np.array([rows[st] for st in spec.stage_names], dtype=np.intp)
             sumw = np.zeros((len(srows), m * nbins), dtype=np.float64)
-            sumw2 = sumw if unit else np.zeros_like(sumw)
             seen = np.zeros((len(srows), m), dtype=bool)
-            kernels.fill_stages(flat2, proc, masks, srows, wts, unit, sumw, sumw2, seen)
+            if n == 0 or m == 0:
+                sumw2 = sumw
+            elif unit:  # Σw = Σw² = the count
+                sumw2 = sumw
+                kernels.fill_counts(flat1, k, proc, masks, srows, sumw, seen)
+            else:
+                sumw2 = np.zeros_like(sumw)
+                kernels.fill_weighted(flat1, k, proc, masks, srows, wts, sumw, sumw2, seen)
             order = np.flatnonzero(seen.any(axis=0))
-            h = make_hist(spec, processes=codes[order].tolist())
-            hists[spec.name] = h
-            if not len(order):
-                continue
-            view = h.view(flow=True)
-            shape = (len(srows), m, nbins)
-            view["value"] += sumw.reshape(shape)[:, order].reshape(view.shape)
-            view["variance"] += sumw2.reshape(shape)[:, order].reshape(view.shape)
+            shape = (len(srows), m, *sizes)
+            sumw = sumw.reshape(shape)[:, order]  # fancy indexing: copies
+            sumw2 = sumw.copy() if unit else sumw2.reshape(shape)[:, order]
+            hists[spec.name] = HistogramSums(functools.partial(make_hist, spec), codes[order],
+                                             sumw, sumw2)
         return hists
 
     def postprocess(self, accumulator):
-        return accumulator
+        """The merged output with its histograms as ``hist.Hist``."""
+        return to_hists(accumulator)
 
 
 __all__ = ["DATA_PROCESS", "FileInfo", "ProcessingError", "SelectionProcessor", "make_hist",
