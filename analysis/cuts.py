@@ -289,6 +289,21 @@ def _rdf_sum(expr: str) -> str:
     return f"[](const ROOT::RVecF &v) {{ return std::accumulate(v.begin(), v.end(), 0.); }}{expr}"
 
 
+def _rdf_ecal() -> str:
+    """E_ECAL in C++ as the processor computes it: each section in cell order, then added."""
+    return f"({_rdf_sum('ecal_pre')} + {_rdf_sum('ecal_main')})"
+
+
+def _rdf_hcal_module(m: int) -> str:
+    """HCAL module m (entries 9m..9m+8 of the flattened float[4][3][3]) in cell order."""
+    return "(0. + " + " + ".join(f"hcal_e[{9 * m + i}]" for i in range(9)) + ")"
+
+
+def _rdf_hcal_total(modules=(0, 1, 2, 3)) -> str:
+    """E_HCAL in C++ as the processor computes it: module sums, then their sum in order."""
+    return "(0. + " + " + ".join(_rdf_hcal_module(m) for m in modules) + ")"
+
+
 def _in_window(t: np.ndarray, mean: float, sigma: float, n_sigma: float) -> np.ndarray:
     return np.abs(np.asarray(t, dtype=np.float64) - mean) <= n_sigma * sigma
 
@@ -664,9 +679,8 @@ def _hcal_modules(events) -> np.ndarray:
 def _hcal_rdf(p):
     # RDataFrame flattens float[4][3][3]: module m is entries 9m..9m+8
     # sums in double, like the numpy version (a float32 sum flips events at the threshold)
-    mods = ["0. + " + " + ".join(f"hcal_e[{9 * m + i}]" for i in range(9))
-            for m in p["modules"]]
-    parts = [f"({' + '.join(mods)}) < {p['total_max']!r}"]
+    mods = [_rdf_hcal_module(m) for m in p["modules"]]
+    parts = [f"{_rdf_hcal_total(p['modules'])} < {p['total_max']!r}"]
     if p["module_max"] is not None:
         parts += [f"({m}) < {p['module_max']!r}" for m in mods]
     return " && ".join(parts)
@@ -701,8 +715,8 @@ class HcalWindowParams(CutParams):
 
 
 def _hcal_window_rdf(p):
-    mods = [" + ".join(f"hcal_e[{9 * m + i}]" for i in range(9)) for m in p["modules"]]
-    return " && ".join(f"({m}) >= {p['e_min']!r} && ({m}) < {p['e_max']!r}" for m in mods)
+    mods = [_rdf_hcal_module(m) for m in p["modules"]]
+    return " && ".join(f"{m} >= {p['e_min']!r} && {m} < {p['e_max']!r}" for m in mods)
 
 
 @cut("hcal_module_window", HcalWindowParams, rdf=_hcal_window_rdf)
@@ -714,7 +728,7 @@ def hcal_module_window(events, *, e_min: float, e_max: float,
     e⁻N → e⁻Nμ⁺μ⁻ (two MIPs per module) for the normalisation cross-check, and single
     muons (one MIP per module) in the muon setup."""
     mod = _hcal_modules(events)[:, list(modules)]
-    return np.all((mod >= e_min) & (mod < e_max), axis=1)
+    return _all_rows((mod >= e_min) & (mod < e_max))
 
 
 class VhcalParams(CutParams):
@@ -956,7 +970,7 @@ def srd_veto(events, *, e_max: float, modules=(0, 1, 2)) -> np.ndarray:
     """Rejects events with a listed SRD module at or above ``e_max`` MeV: beam electrons,
     which emit synchrotron radiation in the bending magnets, in a hadron beam (the inverse
     of ``srd_tag``; π⁻, K⁻ and μ⁻ radiate (m_e/m)⁴ ≲ 1e-9 as much and leave only noise)."""
-    return np.all(column(events, "srd_e")[:, list(modules)] < e_max, axis=1)
+    return _all_rows(column(events, "srd_e")[:, list(modules)] < e_max)
 
 
 class PreshowerMaxParams(CutParams):
@@ -964,7 +978,7 @@ class PreshowerMaxParams(CutParams):
 
 
 @cut("ecal_preshower_max", PreshowerMaxParams,
-     rdf=lambda p: f"Sum(ecal_pre) < {p['e_max']!r}")
+     rdf=lambda p: f"{_rdf_sum('ecal_pre')} < {p['e_max']!r}")
 def ecal_preshower_max(events, *, e_max: float) -> np.ndarray:
     """Rejects events with a preshower energy at or above ``e_max`` GeV: an EM shower that
     starts at the ECAL face (a beam electron, or the e⁻ and π⁰ photons of a K⁻ → e⁻ν̄π⁰
@@ -984,7 +998,7 @@ def _total_energy(events) -> np.ndarray:
 
 
 @cut("total_energy_max", TotalEnergyParams,
-     rdf=lambda p: (f"Sum(ecal_pre) + Sum(ecal_main) + Sum(hcal_e) < "
+     rdf=lambda p: (f"{_rdf_ecal()} + {_rdf_hcal_total()} < "
                     f"{p['fraction'] * p['beam_energy']!r}"),
      box=lambda p: {"total_energy": (None, p["fraction"] * p["beam_energy"]),
                     "ecal_energy": (None, p["fraction"] * p["beam_energy"])})
@@ -1042,8 +1056,8 @@ class EcalMipParams(CutParams):
 
 
 @cut("ecal_mip", EcalMipParams,
-     rdf=lambda p: (f"Sum(ecal_pre) + Sum(ecal_main) > {p['e_min']!r} && "
-                    f"Sum(ecal_pre) + Sum(ecal_main) < {p['e_max']!r}"),
+     rdf=lambda p: (f"{_rdf_ecal()} > {p['e_min']!r} && "
+                    f"{_rdf_ecal()} < {p['e_max']!r}"),
      box=lambda p: {"ecal_energy": (None, p["e_max"])})
 def ecal_mip(events, *, e_min: float, e_max: float) -> np.ndarray:
     """Rejects events whose ECAL energy (preshower + main) is not that of a minimum-ionising

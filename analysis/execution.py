@@ -443,7 +443,7 @@ class _ColumnsRunner(_GuardedRunner):
     @staticmethod
     def _work_function(format, xrootdtimeout, schema, use_dataframes, savemetrics, item,
                        processor_instance, *args, **kwargs):
-        from .chunkio import ChunkEvents, chunk_buffers, open_tree, tune_allocator
+        from .chunkio import ChunkEvents, chunk_buffers, open_tree, release_pages, tune_allocator
 
         tune_allocator()
         if processor_instance == "heavy":
@@ -456,9 +456,13 @@ class _ColumnsRunner(_GuardedRunner):
                         "entrystop": item.entrystop,
                         "fileuuid": str(uuid.UUID(bytes=item.fileuuid)) if item.fileuuid else ""}
             metadata.update(item.usermeta or {})
-            events = ChunkEvents(open_tree(item.filename, item.treename), item.entrystart,
-                                 item.entrystop, metadata, buffers=chunk_buffers())
-            return {"out": processor_instance.process(events), "processed": {item}}
+            tree = open_tree(item.filename, item.treename)
+            try:
+                events = ChunkEvents(tree, item.entrystart, item.entrystop, metadata,
+                                     buffers=chunk_buffers())
+                return {"out": processor_instance.process(events), "processed": {item}}
+            finally:
+                release_pages(tree)
         except Exception as exc:  # noqa: BLE001 - recorded against the file, never lost
             return _failed(item, exc)
 

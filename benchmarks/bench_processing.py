@@ -173,9 +173,16 @@ class _Recorder(dict):
         return super().__contains__(key)
 
 
-def touched_branches(sel: Selection) -> list[str]:
-    rng = np.random.default_rng(1)
-    rec = _Recorder(plausible_chunk(rng, 100, 0))
+def touched_branches(sel: Selection, path: Path | None = None) -> list[str]:
+    """The branches the selection's cuts and histograms read (recorded on 100 events of
+    ``path``, or of the generator)."""
+    if path is None:
+        rec = _Recorder(plausible_chunk(np.random.default_rng(1), 100, 0))
+    else:
+        with uproot.open(path) as f:
+            arr = f["events"].arrays(entry_stop=100, library="ak")
+        rec = _Recorder({k: arr[k] if arr[k].ndim > 1 and k.startswith("hit_")
+                         else ak.to_numpy(arr[k]) for k in arr.fields})
     ctx = sel.context(is_mc=True)
     sel.evaluate(rec, ctx)
     for h in sel.histograms:
@@ -362,20 +369,22 @@ def main(argv=None) -> int:
     cfg = copy.deepcopy(sel.config.model_dump(mode="python"))
     cfg["histograms"] = []
     cuts_only = Selection.from_dict(cfg, source=f"{sel.source} (no histograms)")
-    branches = touched_branches(sel)
+    codecs = [c for c in args.compression.split(",") if c]
+    branches = touched_branches(sel, args.file[0] if args.file and not codecs else None)
     rpython = root_python(args.root_python)
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"selection {sel.name}: {len(sel.cuts)} cuts, {len(sel.histograms)} histograms, "
           f"{len(branches)} branches: {', '.join(branches)}; RDataFrame: {rpython or 'none'}; "
           f"glibc allocator tuned for every method: {tuned}")
     rows = []
-    for comp in [c for c in args.compression.split(",") if c]:
+    for comp in codecs:
         path = make_file(args.dir / f"bench_v3_{args.events}_{comp}.root", args.events, comp)
         rows += measure(path, sel, cuts_only, branches, args, rpython, comp)
     for path in args.file:
         with uproot.open(path) as f:
             codec = type(f.file.compression).__name__.lower() if f.file.compression else "none"
-        rows += measure(path, sel, cuts_only, branches, args, rpython, f"{codec} ({path.name})")
+        rows += measure(path, sel, cuts_only, touched_branches(sel, path), args, rpython,
+                        f"{codec} ({path.name})")
     rat = ratios(rows)
     print_tables(rows, rat, f"{args.events:,} events per generated file, chunk/step "
                  f"{args.chunksize:,}, one core, best of {args.repeat} (wall and CPU separately)")
