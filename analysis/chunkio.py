@@ -72,6 +72,7 @@ def open_tree(path: str, treename: str = "events"):
     cache[key] = (f, tree)
     while len(cache) > MAX_OPEN_FILES:
         _, (old, _) = cache.popitem(last=False)
+        _forget_baskets()
         old.close()
     return tree
 
@@ -91,10 +92,16 @@ def release_pages(tree) -> None:
 
 def close_files() -> None:
     """Close this thread's cached files (tests, end of a worker)."""
+    _forget_baskets()
     cache = getattr(_local, "files", None)
     while cache:
         _, (f, _) = cache.popitem()
         f.close()
+
+
+def _forget_baskets() -> None:
+    """Drop the baskets kept for the next chunk (before their file is closed)."""
+    getattr(_local, "straddling", {}).clear()
 
 
 def _baskets(branch, start: int, stop: int) -> Iterable[tuple[int, int, int]]:
@@ -149,6 +156,27 @@ def chunk_buffers() -> dict:
     return pool
 
 
+def _basket(branch, i: int, hi: int, stop: int):
+    """Basket ``i`` of ``branch`` (entries up to ``hi``), decompressed. A basket that runs on
+    past the chunk (``hi > stop``) is kept for this thread's next chunk, which starts inside
+    it: coffea chunks by entries, not baskets, and each chunk boundary would otherwise
+    decompress the basket it falls in twice."""
+    cache = getattr(_local, "straddling", None)
+    if cache is None:
+        cache = _local.straddling = {}
+    key = (id(branch), branch.name)
+    hit = cache.get(key)
+    if hit is not None and hit[0] == i and hit[1] is branch:
+        basket = hit[2]
+    else:
+        basket = branch.basket(i)
+    if hi > stop:
+        cache[key] = (i, branch, basket)
+    else:
+        cache.pop(key, None)
+    return basket
+
+
 def _read_fixed(branch, interp, start: int, stop: int, buffers: dict | None
                 ) -> np.ndarray | None:
     """A fixed-size (``AsDtype``) branch: each basket byte-swapped once into the output."""
@@ -162,7 +190,7 @@ def _read_fixed(branch, interp, start: int, stop: int, buffers: dict | None
         if buffers is not None:
             buffers[branch.name] = out
     for i, lo, hi in _baskets(branch, start, stop):
-        data = branch.basket(i).data
+        data = _basket(branch, i, hi, stop).data
         if len(data) != (hi - lo) * src.itemsize:
             return None  # not the plain layout: let uproot decide
         vals = data.view(base).reshape(hi - lo, *inner)
@@ -178,7 +206,7 @@ def _read_jagged(branch, interp, start: int, stop: int) -> ak.Array | None:
         return None
     counts, contents = [], []
     for i, lo, hi in _baskets(branch, start, stop):
-        bk = branch.basket(i)
+        bk = _basket(branch, i, hi, stop)
         offs = bk.byte_offsets
         data = bk.data
         if offs is None or len(offs) != hi - lo + 1 or offs[-1] != len(data) \
