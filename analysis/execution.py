@@ -437,8 +437,8 @@ class _ColumnsRunner(_GuardedRunner):
     """The default work function (``reader="columns"``): the chunk is an
     :class:`analysis.chunkio.ChunkEvents` (branches read on first use, basket by basket, into
     this thread's reused buffers; the file stays open for the thread's next chunks) instead
-    of coffea NanoEvents — same columns, same values, ≈ 3× less overhead per chunk
-    (docs/performance.md)."""
+    of coffea NanoEvents — same columns, same values, without the per-chunk file opening
+    and NanoEvents set-up (docs/performance.md)."""
 
     @staticmethod
     def _work_function(format, xrootdtimeout, schema, use_dataframes, savemetrics, item,
@@ -861,7 +861,8 @@ def run(
     settings = {
         "executor": executor, "workers": workers if executor != "iterative" else 1,
         "chunksize": chunksize, "scheduler": scheduler, "maxchunks": maxchunks,
-        "schema": schema_cls.__name__, "reader": reader, "skipbadfiles": skip, "skip_bad_files": skip,
+        "schema": schema_cls.__name__, "reader": reader, "skipbadfiles": skip,
+        "skip_bad_files": skip,
         "processor": type(proc).__name__, "cluster": cluster,
         "cluster_config": str(cluster_config) if cluster_config else None,
         "checkpoint": str(store.root) if store else None, "validate": validate,

@@ -304,14 +304,16 @@ class SelectionProcessor(processor.ProcessorABC):
 
     def _histograms(self, events, ctx: Context, n: int, w: np.ndarray, unit: bool,
                     codes: np.ndarray, inv: np.ndarray, stage_mask) -> dict[str, HistogramSums]:
-        """Fill the selection's histograms in one compiled pass per histogram
-        (:func:`analysis.kernels.fill_counts`, :func:`~analysis.kernels.fill_weighted`): every variable is computed once per chunk and
-        binned once per binning (boost-histogram's ``axis.index`` rules:
+        """Fill the selection's histograms, compiled: every variable is computed once per
+        chunk and binned once per binning (boost-histogram's ``axis.index`` rules:
         :func:`~analysis.kernels.bin_regular`, :func:`~analysis.kernels.bin_variable`), then
-        each event adds its weight (and squared weight) to the bins of every stage it passes,
-        in event order — the sums ``Hist.fill`` would make, bit for bit. The process axis holds
-        the processes present, sorted (what ``results.sort_categories`` makes of a filled
-        histogram; independent of the chunking)."""
+        each event adds 1 or its weight (and squared weight) to the bins of every stage it
+        passes, in event order (:func:`~analysis.kernels.fill_counts`,
+        :func:`~analysis.kernels.fill_weighted`) — the sums ``Hist.fill`` would make, bit for
+        bit. The process axis holds the processes present, sorted (what
+        ``results.sort_categories`` makes of a filled histogram; independent of the
+        chunking). Returns :class:`HistogramSums` (merged by ``+``, ``hist.Hist`` at the
+        end)."""
         m = len(codes)
         proc = np.ascontiguousarray(inv, dtype=np.intp)
         wts = np.ascontiguousarray(w, dtype=np.float64)
